@@ -40,6 +40,9 @@ struct ScalerConfig {
   std::optional<MetricTargetType> metricType;  // the trigger's metricType
   bool asMetricSource = false;                 // only an input of scalingModifiers
   Millis globalHttpTimeout{3000};              // KEDA_HTTP_DEFAULT_TIMEOUT
+  // Offline validation (`updraft validate`, admission): authParams and resolvedEnv were not
+  // resolved, so a required parameter that could come from them is not reported missing.
+  bool secretsUnresolved = false;
 };
 
 // The HPA metric a trigger contributes (autoscaling/v2 MetricSpec, reduced to what we need).

@@ -1,0 +1,120 @@
+// One ScaledObject at run time: its scalers, KEDA's poll (activity, fallback, modifiers, the
+// executor) and an HPA-faithful N<->M step for targets the engine scales itself.
+//
+// The same class runs under `updraft run` (real scalers, ProcessPool, real clock), `updraft
+// simulate` (trace-driven scalers, a virtual target, a virtual clock) and the benchmarks, so all
+// three exercise identical scaling logic. The caller decides when poll() and hpaSync() run.
+// Not thread-safe: the scheduler never runs two calls for one object at once.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "updraft/clock.h"
+#include "updraft/executor.h"
+#include "updraft/formula.h"
+#include "updraft/hpa.h"
+#include "updraft/metrics_sink.h"
+#include "updraft/model.h"
+#include "updraft/scale_target.h"
+#include "updraft/scaled_status.h"
+#include "updraft/scaler.h"
+#include "updraft/triggers.h"
+
+namespace updraft {
+
+struct ScaledObjectHandlerOptions {
+  double tolerance = 0.1;               // --horizontal-pod-autoscaler-tolerance
+  Seconds downscaleStabilization{300};  // --horizontal-pod-autoscaler-downscale-stabilization
+  EventSink* events = nullptr;          // optional
+  MetricsSink* metrics = nullptr;       // optional
+  TimePoint createdAt{};                // for initialCooldownPeriod
+};
+
+// The latest value of one trigger metric, from the last poll.
+struct TriggerReading {
+  std::string key;         // trigger name or trigger<i>
+  std::string metricName;  // s<i>-...
+  std::string type;        // trigger type
+  std::optional<double> value;
+  double target = 0;
+  MetricTargetType targetType = MetricTargetType::kAverageValue;
+  bool active = false;
+  bool fallback = false;
+  std::string error;  // empty when the fetch succeeded
+};
+
+struct PollReport {
+  bool paused = false;
+  bool isActive = false;
+  bool isError = false;
+  std::optional<double> composite;  // scalingModifiers value, when used
+  ScaleOutcome outcome;
+};
+
+struct HpaReport {
+  bool evaluated = false;  // false when paused or the target is at 0 (HPA disabled)
+  int32_t from = 0;
+  int32_t to = 0;
+  bool rescaled = false;
+  std::string reason;
+};
+
+class ScaledObjectHandler {
+ public:
+  // `object` must already be valid (validate.h). `triggers` come from buildTriggers().
+  static Result<std::unique_ptr<ScaledObjectHandler>> create(ScaledObject object,
+                                                             std::vector<BuiltTrigger> triggers,
+                                                             ScaleTarget& target,
+                                                             ScalerBuilder builder,
+                                                             ScaledObjectHandlerOptions options);
+
+  ~ScaledObjectHandler();
+
+  // One KEDA poll: query every trigger, apply fallback and modifiers, run the executor.
+  PollReport poll(TimePoint now, TimePoint deadline);
+
+  // One HPA sync: fetch metrics the way the external metrics API serves them (live, or cached
+  // with useCachedMetrics), apply fallback/modifiers, compute desired replicas, scale.
+  HpaReport hpaSync(TimePoint now, TimePoint deadline);
+
+  // Records a poll that did not finish by its deadline (the scheduler calls this): counts as a
+  // failed fetch of every trigger, so fallback applies.
+  void recordPollTimeout(TimePoint now);
+
+  const ScaledObject& object() const { return object_; }
+  const ScalableStatus& status() const { return status_; }
+  const std::vector<TriggerReading>& readings() const { return readings_; }
+  const std::string& key() const { return key_; }  // "ScaledObject/<ns>/<name>"
+  const HpaReport& lastHpa() const { return lastHpa_; }
+
+ private:
+  struct TriggerState;
+  ScaledObjectHandler(ScaledObject object, ScaleTarget& target, ScalerBuilder builder,
+                      ScaledObjectHandlerOptions options);
+
+  std::optional<double> evaluateComposite(const std::vector<std::optional<double>>& values,
+                                          std::string* error) const;
+  void updatePauseCondition(const PauseState& pause);
+
+  ScaledObject object_;
+  ScaleTarget& target_;
+  ScalerBuilder builder_;
+  ScaledObjectHandlerOptions options_;
+  std::string key_;
+  std::vector<std::unique_ptr<TriggerState>> triggers_;
+  std::optional<Formula> formula_;
+  std::vector<std::string> formulaVariables_;
+  double activationTarget_ = 0;
+  double modifiersTarget_ = 0;
+  ScalableStatus status_;
+  std::vector<TriggerReading> readings_;
+  HpaCalculator hpa_;
+  HpaReport lastHpa_;
+  std::unique_ptr<ObjectMetrics> objectMetrics_;
+};
+
+}  // namespace updraft

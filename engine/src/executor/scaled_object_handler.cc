@@ -1,0 +1,505 @@
+#include "updraft/scaled_object_handler.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+
+#include "updraft/fallback.h"
+
+namespace updraft {
+namespace {
+
+std::optional<double> parseDouble(const std::string& s) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// What the external metrics API serves: NaN, +-Inf and negatives become 0; milli precision.
+double servedValue(double v) {
+  if (!std::isfinite(v) || v < 0) return 0;
+  return std::round(v * 1000.0) / 1000.0;
+}
+
+bool equalsIgnoreCase(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+double sumFor(const MetricsAndActivity& m, const std::string& metricName) {
+  double sum = 0;
+  bool matched = false;
+  for (const auto& v : m.metrics) {
+    if (equalsIgnoreCase(v.metricName, metricName)) {
+      sum += v.value;
+      matched = true;
+    }
+  }
+  if (!matched) {
+    for (const auto& v : m.metrics) sum += v.value;  // scalers that name values loosely
+  }
+  return sum;
+}
+
+// KEDA's Go type name for the `scaler` label of unnamed triggers ("kafkaScaler").
+std::string scalerLabel(const BuiltTrigger& t) {
+  if (!t.trigger.name.empty()) return t.trigger.name;
+  std::string out;
+  bool upper = false;
+  for (char c : t.trigger.type) {
+    if (c == '-' || c == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  return out + "Scaler";
+}
+
+}  // namespace
+
+struct ScaledObjectHandler::TriggerState {
+  BuiltTrigger built;
+  std::unique_ptr<Scaler> scaler;
+  size_t firstReading = 0;  // index into readings_ of specs[0]
+  int formulaVariable = -1;
+  std::vector<std::unique_ptr<TriggerMetrics>> metrics;  // per spec
+};
+
+ScaledObjectHandler::ScaledObjectHandler(ScaledObject object, ScaleTarget& target,
+                                         ScalerBuilder builder, ScaledObjectHandlerOptions options)
+    : object_(std::move(object)),
+      target_(target),
+      builder_(std::move(builder)),
+      options_(options),
+      key_(fmt::format("ScaledObject/{}/{}", object_.metadata.namespace_, object_.metadata.name)) {}
+
+ScaledObjectHandler::~ScaledObjectHandler() {
+  for (auto& t : triggers_) {
+    if (t->scaler) t->scaler->close();
+  }
+}
+
+Result<std::unique_ptr<ScaledObjectHandler>> ScaledObjectHandler::create(
+    ScaledObject object, std::vector<BuiltTrigger> triggers, ScaleTarget& target,
+    ScalerBuilder builder, ScaledObjectHandlerOptions options) {
+  std::unique_ptr<ScaledObjectHandler> h(
+      new ScaledObjectHandler(std::move(object), target, std::move(builder), options));
+  const ScaledObject& so = h->object_;
+  if (const ScalingModifiers* mods = so.scalingModifiers()) {
+    for (const auto& t : triggers) {
+      if (!t.trigger.name.empty() && !t.isResourceTrigger()) {
+        h->formulaVariables_.push_back(t.trigger.name);
+      }
+    }
+    auto formula = Formula::compile(mods->formula, h->formulaVariables_);
+    if (!formula.isOk()) {
+      return formula.status().withContext("spec.advanced.scalingModifiers.formula");
+    }
+    h->formula_.emplace(std::move(*formula));
+    if (!mods->activationTarget.empty()) {
+      auto v = parseDouble(mods->activationTarget);
+      if (!v) {
+        return Status::invalidArgument("spec.advanced.scalingModifiers.activationTarget: \"" +
+                                       mods->activationTarget + "\" is not a number");
+      }
+      h->activationTarget_ = *v;
+    }
+    h->modifiersTarget_ = parseDouble(mods->target).value_or(0);
+    h->status_.compositeScalerName = "composite-metric";
+  }
+  HpaConfig hpaConfig;
+  hpaConfig.tolerance = options.tolerance;
+  hpaConfig.downscaleStabilization = options.downscaleStabilization;
+  hpaConfig.namespace_ = so.metadata.namespace_;
+  hpaConfig.externalMetricSelector = kedaMetricSelector(so.metadata.name);
+  h->hpa_ = HpaCalculator(hpaConfig);
+  if (options.metrics) {
+    h->objectMetrics_ =
+        options.metrics->object(so.metadata.namespace_, so.metadata.name, "scaledobject");
+  }
+  for (auto& bt : triggers) {
+    auto state = std::make_unique<TriggerState>();
+    state->firstReading = h->readings_.size();
+    for (const auto& spec : bt.specs) {
+      TriggerReading r;
+      r.key = bt.key();
+      r.metricName = spec.metricName;
+      r.type = bt.trigger.type;
+      r.target = spec.target;
+      r.targetType = spec.targetType;
+      h->readings_.push_back(r);
+      if (spec.source == MetricSpec::Source::kExternal) {
+        h->status_.externalMetricNames.push_back(spec.metricName);
+      } else {
+        h->status_.resourceMetricNames.push_back(spec.metricName);
+      }
+      if (options.metrics) {
+        state->metrics.push_back(options.metrics->trigger(
+            ScalerMetricLabels{so.metadata.namespace_, so.metadata.name, scalerLabel(bt), bt.index,
+                               spec.metricName, "scaledobject"}));
+      }
+    }
+    for (size_t v = 0; v < h->formulaVariables_.size(); ++v) {
+      if (h->formulaVariables_[v] == bt.trigger.name) state->formulaVariable = static_cast<int>(v);
+    }
+    state->built = std::move(bt);
+    h->triggers_.push_back(std::move(state));
+  }
+  return h;
+}
+
+void ScaledObjectHandler::updatePauseCondition(const PauseState& pause) {
+  const bool pausedNow = pause.paused || pause.pausedScaleIn || pause.pausedScaleOut;
+  const bool wasPaused = status_.paused.status == ConditionStatus::kTrue;
+  if (pausedNow && !wasPaused) {
+    status_.paused = {ConditionStatus::kTrue, "ScaledObjectPaused", "ScaledObject is paused"};
+    if (options_.events) {
+      options_.events->emit(
+          key_, Event{Event::Type::kNormal, "ScaledObjectPaused", "ScaledObject is paused"});
+    }
+  } else if (!pausedNow && wasPaused) {
+    status_.paused = {ConditionStatus::kFalse, "ScaledObjectUnpaused",
+                      "pause annotation removed for ScaledObject"};
+    status_.pausedReplicaCount.reset();
+    if (options_.events) {
+      options_.events->emit(
+          key_, Event{Event::Type::kNormal, "ScaledObjectUnpaused", "ScaledObject was unpaused"});
+    }
+  }
+}
+
+std::optional<double> ScaledObjectHandler::evaluateComposite(
+    const std::vector<std::optional<double>>& values, std::string* error) const {
+  auto r = formula_->evaluate(values);
+  if (!r.isOk()) {
+    *error = r.status().message();
+    return std::nullopt;
+  }
+  return *r;
+}
+
+PollReport ScaledObjectHandler::poll(TimePoint now, TimePoint deadline) {
+  PollReport report;
+  const auto loopStart = std::chrono::steady_clock::now();
+  const PauseState pause = readPauseState(object_.metadata);
+  if (objectMetrics_) objectMetrics_->paused(pause.paused);
+  updatePauseCondition(pause);
+  if (pause.paused) {
+    report.paused = true;
+    status_.pausedReplicaCount = pause.pausedReplicas;
+    if (pause.pausedReplicas) {
+      auto cur = target_.currentReplicas();
+      if (cur.isOk() && *cur != *pause.pausedReplicas) {
+        Status s = target_.setReplicas(*pause.pausedReplicas);
+        report.outcome.scaled = s.isOk();
+        report.outcome.from = *cur;
+        report.outcome.to = *pause.pausedReplicas;
+      }
+      report.outcome.decision = fmt::format("paused at {} replicas", *pause.pausedReplicas);
+    } else {
+      report.outcome.decision =
+          pause.pausedReplicasInvalid ? "paused (paused-replicas is not an integer)" : "paused";
+    }
+    return report;
+  }
+
+  const Fallback* fallback = hasValidFallback(object_) ? &*object_.spec.fallback : nullptr;
+  const bool modifiersFallback = fallback && fallback->behavior == "scalingModifiers";
+  std::optional<int32_t> currentForFallback;
+  auto fallbackValueFor = [&](const MetricSpec& spec) -> Result<double> {
+    if (!currentForFallback) {
+      auto cur = target_.currentReplicas();
+      if (!cur.isOk()) return cur.status();
+      currentForFallback = *cur;
+    }
+    auto ready = target_.readyReplicas();
+    return fallbackMetricValue(spec, fallbackReplicas(*fallback, *currentForFallback),
+                               ready.isOk() ? *ready : 0);
+  };
+
+  std::vector<std::optional<double>> formulaValues(formulaVariables_.size());
+  std::vector<std::string> activeNames;
+  std::optional<double> firstFallbackValue;
+  bool allResource = true;
+  for (auto& tp : triggers_) {
+    TriggerState& t = *tp;
+    if (!t.built.isResourceTrigger()) allResource = false;
+    for (size_t s = 0; s < t.built.specs.size(); ++s) {
+      const MetricSpec& spec = t.built.specs[s];
+      TriggerReading& reading = readings_[t.firstReading + s];
+      const auto start = std::chrono::steady_clock::now();
+      auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
+      const double latency =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (spec.source != MetricSpec::Source::kExternal) {
+        // cpu/memory never decide activity; the value is shown when the engine can read it.
+        reading.active = true;
+        reading.value.reset();
+        if (r.isOk() && !r->metrics.empty()) reading.value = r->metrics.front().value;
+        reading.error = r.isOk() ? "" : r.status().message();
+        continue;
+      }
+      if (!r.isOk()) {
+        const bool fallbackNow =
+            recordMetricFetch(object_, status_, spec.metricName, /*succeeded=*/false);
+        reading.error = r.status().message();
+        reading.value.reset();
+        reading.fallback = false;
+        if (!t.metrics.empty()) t.metrics[s]->error();
+        if (objectMetrics_) objectMetrics_->error();
+        if (fallbackNow && !modifiersFallback) {
+          auto v = fallbackValueFor(spec);
+          if (v.isOk()) {
+            reading.value = *v;
+            reading.fallback = true;
+            reading.active = true;  // a trigger in fallback counts as active, not as an error
+            activeNames.push_back(spec.metricName);
+            if (!firstFallbackValue) firstFallbackValue = *v;
+          } else {
+            report.isError = true;
+            reading.active = false;
+          }
+        } else if (fallbackNow && modifiersFallback) {
+          reading.active = false;  // its formula variable becomes nil
+        } else {
+          report.isError = true;
+          reading.active = false;
+        }
+        if (options_.events) {
+          options_.events->emit(
+              key_, Event{Event::Type::kWarning,
+                          formula_ ? "KEDAMetricSourceFailed" : "KEDAScalerFailed", reading.error});
+        }
+      } else {
+        recordMetricFetch(object_, status_, spec.metricName, /*succeeded=*/true);
+        const double value = sumFor(*r, spec.metricName);
+        reading.value = value;
+        reading.active = r->isActive;
+        reading.fallback = false;
+        reading.error.clear();
+        if (r->isActive) activeNames.push_back(spec.metricName);
+        if (!t.metrics.empty()) t.metrics[s]->observe(value, r->isActive, latency);
+      }
+      if (reading.active) report.isActive = true;
+      status_.triggersActivity[spec.metricName] = reading.active;
+      if (t.formulaVariable >= 0 && s == 0) formulaValues[t.formulaVariable] = reading.value;
+    }
+  }
+
+  if (formula_) {
+    std::string error;
+    std::optional<double> composite;
+    if (firstFallbackValue) {
+      composite = firstFallbackValue;  // KEDA bypasses the formula while a trigger falls back
+    } else {
+      composite = evaluateComposite(formulaValues, &error);
+      if (!composite && modifiersFallback && error.empty()) {
+        composite = fallback->replicas * modifiersTarget_;
+      }
+    }
+    if (!error.empty()) {
+      report.isError = true;
+      if (options_.events) {
+        options_.events->emit(key_, Event{Event::Type::kWarning, "KEDAScalerFailed",
+                                          "scalingModifiers formula: " + error});
+      }
+    }
+    report.composite = composite;
+    report.isActive = !report.isError && composite && *composite > activationTarget_;
+  }
+  if (allResource && !report.isError) report.isActive = true;
+  updateFallbackCondition(object_, status_, options_.events, key_);
+
+  ScaleRequest req;
+  req.object = &object_;
+  req.isActive = report.isActive;
+  req.isError = report.isError;
+  req.now = now;
+  req.createdAt = options_.createdAt;
+  req.activeMetricNames = std::move(activeNames);
+  report.outcome = requestScale(req, target_, status_, options_.events, key_);
+  if (objectMetrics_) {
+    objectMetrics_->loopLatency(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - loopStart).count());
+  }
+  return report;
+}
+
+void ScaledObjectHandler::recordPollTimeout(TimePoint now) {
+  (void)now;
+  for (auto& tp : triggers_) {
+    for (size_t s = 0; s < tp->built.specs.size(); ++s) {
+      const MetricSpec& spec = tp->built.specs[s];
+      if (spec.source != MetricSpec::Source::kExternal) continue;
+      recordMetricFetch(object_, status_, spec.metricName, /*succeeded=*/false);
+      readings_[tp->firstReading + s].error = "poll did not finish before its deadline";
+      if (!tp->metrics.empty()) tp->metrics[s]->error();
+    }
+  }
+  if (objectMetrics_) objectMetrics_->error();
+  updateFallbackCondition(object_, status_, options_.events, key_);
+}
+
+HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
+  HpaReport report;
+  const PauseState pause = readPauseState(object_.metadata);
+  if (pause.paused) {  // KEDA deletes the HPA while paused
+    lastHpa_ = report;
+    return report;
+  }
+  auto cur = target_.currentReplicas();
+  auto ready = target_.readyReplicas();
+  if (!cur.isOk() || !ready.isOk()) {
+    report.reason = "cannot read the target: " +
+                    (cur.isOk() ? ready.status().message() : cur.status().message());
+    lastHpa_ = report;
+    return report;
+  }
+  report.from = report.to = *cur;
+
+  const Fallback* fallback = hasValidFallback(object_) ? &*object_.spec.fallback : nullptr;
+  const bool modifiersFallback = fallback && fallback->behavior == "scalingModifiers";
+  const bool composite = formula_ && modifiersTarget_ > 0;
+
+  std::vector<HpaMetricInput> metrics;
+  std::vector<std::optional<double>> formulaValues(formulaVariables_.size());
+  std::optional<double> firstFallbackValue;
+  std::string compositeError;
+  for (auto& tp : triggers_) {
+    TriggerState& t = *tp;
+    for (size_t s = 0; s < t.built.specs.size(); ++s) {
+      const MetricSpec& spec = t.built.specs[s];
+      TriggerReading& reading = readings_[t.firstReading + s];
+      HpaMetricInput m;
+      m.spec = spec;
+      if (spec.source != MetricSpec::Source::kExternal) {
+        auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
+        if (r.isOk() && !r->metrics.empty()) {
+          m.value = r->metrics.front().value;
+        } else {
+          m.value = r.isOk()
+                        ? Status::unavailable("no resource usage available for " + spec.metricName)
+                        : r.status();
+        }
+        metrics.push_back(std::move(m));
+        continue;
+      }
+      std::optional<double> value;
+      std::string error;
+      if (t.built.trigger.useCachedMetrics && (reading.value || !reading.error.empty())) {
+        value = reading.value;  // the record of the last poll
+        error = reading.error;
+        if (reading.fallback) value = reading.value;
+      } else {
+        auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
+        if (r.isOk()) {
+          value = sumFor(*r, spec.metricName);
+        } else {
+          error = r.status().message();
+        }
+      }
+      if (error.empty() || reading.fallback) {
+        if (error.empty()) recordMetricFetch(object_, status_, spec.metricName, true);
+      } else if (recordMetricFetch(object_, status_, spec.metricName, false) &&
+                 !modifiersFallback) {
+        auto v = fallbackMetricValue(spec, fallbackReplicas(*fallback, *cur), *ready);
+        if (v.isOk()) {
+          value = *v;
+          error.clear();
+          if (!firstFallbackValue) firstFallbackValue = *v;
+        } else {
+          error = v.status().message();
+        }
+      }
+      if (t.formulaVariable >= 0 && s == 0) formulaValues[t.formulaVariable] = value;
+      if (!error.empty() && composite && compositeError.empty()) compositeError = error;
+      if (composite) continue;
+      if (error.empty() && value) {
+        m.value = servedValue(*value);
+      } else {
+        m.value = Status::unavailable(error.empty() ? "no value" : error);
+      }
+      metrics.push_back(std::move(m));
+    }
+  }
+  if (composite) {
+    HpaMetricInput m;
+    m.spec.source = MetricSpec::Source::kExternal;
+    m.spec.metricName = "composite-metric";
+    m.spec.targetType = object_.spec.advanced->scalingModifiers.metricType == "Value"
+                            ? MetricTargetType::kValue
+                            : MetricTargetType::kAverageValue;
+    m.spec.target = modifiersTarget_;
+    std::optional<double> value;
+    if (firstFallbackValue) {
+      value = firstFallbackValue;
+    } else if (compositeError.empty() || modifiersFallback) {
+      std::string error;
+      value = evaluateComposite(formulaValues, &error);
+      if (!value && modifiersFallback && error.empty()) {
+        value = fallback->replicas * modifiersTarget_;
+      }
+      if (!error.empty()) compositeError = error;
+    }
+    if (value) {
+      m.value = servedValue(*value);
+    } else {
+      m.value =
+          Status::unavailable(compositeError.empty() ? "formula returned nil" : compositeError);
+    }
+    metrics.insert(metrics.begin(), std::move(m));
+  }
+  updateFallbackCondition(object_, status_, options_.events, key_);
+
+  // paused-scale-in/out become selectPolicy Disabled on the HPA's behavior (KEDA hpa.go).
+  std::optional<HpaBehavior> behavior;
+  if (const HpaBehavior* b = object_.hpaBehavior()) behavior = *b;
+  if (pause.pausedScaleIn || pause.pausedScaleOut) {
+    if (!behavior) behavior = HpaBehavior{};
+    if (pause.pausedScaleIn) {
+      if (!behavior->scaleDown) behavior->scaleDown = HpaScalingRules{};
+      behavior->scaleDown->selectPolicy = "Disabled";
+    }
+    if (pause.pausedScaleOut) {
+      if (!behavior->scaleUp) behavior->scaleUp = HpaScalingRules{};
+      behavior->scaleUp->selectPolicy = "Disabled";
+    }
+  }
+
+  HpaInput in;
+  in.now = now;
+  in.specReplicas = *cur;
+  in.statusReplicas = *ready;
+  in.readyReplicas = *ready;
+  in.minReplicas = object_.hpaMinReplicas();
+  in.maxReplicas = object_.effectiveMaxReplicaCount();
+  in.behavior = behavior ? &*behavior : nullptr;
+  in.metrics = std::move(metrics);
+  HpaDecision d = hpa_.evaluate(in);
+  report.evaluated = !(in.specReplicas == 0 && in.minReplicas != 0);  // 0 replicas: disabled
+  report.reason = d.reason.empty() && !d.error.isOk() ? d.error.message() : d.reason;
+  if (d.rescale) {
+    Status s = target_.setReplicas(d.desiredReplicas);
+    if (s.isOk()) {
+      report.rescaled = true;
+      report.to = d.desiredReplicas;
+    } else {
+      hpa_.reportRescaleFailure(s);
+      report.reason = "rescale failed: " + s.message();
+    }
+  }
+  lastHpa_ = report;
+  return report;
+}
+
+}  // namespace updraft
