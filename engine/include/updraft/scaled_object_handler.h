@@ -81,10 +81,6 @@ class ScaledObjectHandler {
   // with useCachedMetrics), apply fallback/modifiers, compute desired replicas, scale.
   HpaReport hpaSync(TimePoint now, TimePoint deadline);
 
-  // Records a poll that did not finish by its deadline (the scheduler calls this): counts as a
-  // failed fetch of every trigger, so fallback applies.
-  void recordPollTimeout(TimePoint now);
-
   const ScaledObject& object() const { return object_; }
   const ScalableStatus& status() const { return status_; }
   const std::vector<TriggerReading>& readings() const { return readings_; }

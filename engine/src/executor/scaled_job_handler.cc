@@ -154,7 +154,7 @@ JobPollReport ScaledJobHandler::poll(TimePoint now, TimePoint deadline) {
   }
   if (decision.updateLastActiveTime) status_.lastActiveTime = now;
   report.decision = decision.belowMin ? fmt::format("below min: created {}", report.created)
-                                      : fmt::format("{} strategy: queue {:g}, max {} -> created {}",
+                                      : fmt::format("{} strategy: queue {:g}; max {}; created {}",
                                                     decision.strategy, combined.queueLength,
                                                     decision.effectiveMaxScale, report.created);
 

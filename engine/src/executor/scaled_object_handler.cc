@@ -335,21 +335,6 @@ PollReport ScaledObjectHandler::poll(TimePoint now, TimePoint deadline) {
   return report;
 }
 
-void ScaledObjectHandler::recordPollTimeout(TimePoint now) {
-  (void)now;
-  for (auto& tp : triggers_) {
-    for (size_t s = 0; s < tp->built.specs.size(); ++s) {
-      const MetricSpec& spec = tp->built.specs[s];
-      if (spec.source != MetricSpec::Source::kExternal) continue;
-      recordMetricFetch(object_, status_, spec.metricName, /*succeeded=*/false);
-      readings_[tp->firstReading + s].error = "poll did not finish before its deadline";
-      if (!tp->metrics.empty()) tp->metrics[s]->error();
-    }
-  }
-  if (objectMetrics_) objectMetrics_->error();
-  updateFallbackCondition(object_, status_, options_.events, key_);
-}
-
 HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
   HpaReport report;
   const PauseState pause = readPauseState(object_.metadata);
@@ -487,7 +472,14 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
   in.metrics = std::move(metrics);
   HpaDecision d = hpa_.evaluate(in);
   report.evaluated = !(in.specReplicas == 0 && in.minReplicas != 0);  // 0 replicas: disabled
-  report.reason = d.reason.empty() && !d.error.isOk() ? d.error.message() : d.reason;
+  if (!d.error.isOk() && d.reason.empty()) {
+    report.reason = d.error.message();
+  } else if (d.rescale && !d.metricName.empty() && d.desiredReplicas > in.specReplicas) {
+    // The HPA's reason without the Go selector dump: "external metric s0-x above target".
+    report.reason = d.metricName.substr(0, d.metricName.find('(')) + " above target";
+  } else {
+    report.reason = d.reason;
+  }
   if (d.rescale) {
     Status s = target_.setReplicas(d.desiredReplicas);
     if (s.isOk()) {
