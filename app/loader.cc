@@ -3,36 +3,46 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
-#include <fstream>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
-#include <sstream>
 
 #include "updraft/parse.h"
 #include "updraft/validate.h"
 
 namespace updraft::app {
 
-Result<std::string> readInput(const std::string& path) {
-  std::string data;
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    data = ss.str();
-  } else {
+Result<std::string> readInput(const std::string& path, InputKind kind) {
+  const uint64_t limit = kind == InputKind::kTrace ? kMaxTraceBytes : kMaxInputBytes;
+  auto tooBig = [&](uint64_t size, bool atLeast) -> Status {
+    if (kind == InputKind::kManifest) return checkInputSize(path, size, atLeast);
+    return Status::invalidArgument(fmt::format("{} is {}{} bytes, over the trace limit of {} bytes",
+                                               path, atLeast ? "more than " : "", size, limit));
+  };
+  std::FILE* f = stdin;
+  if (path != "-") {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
       return Status::notFound(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
     }
     if (S_ISDIR(st.st_mode)) return Status::invalidArgument(path + ": is a directory");
-    UPDRAFT_RETURN_IF_ERROR(checkInputSize(path, static_cast<uint64_t>(st.st_size)));
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-      return Status::notFound(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    data = ss.str();
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > limit) {
+      return tooBig(static_cast<uint64_t>(st.st_size), false);
+    }
+    f = std::fopen(path.c_str(), "rb");
+    if (!f) return Status::notFound(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   }
-  UPDRAFT_RETURN_IF_ERROR(checkInputSize(path, data.size()));
+  std::string data;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    data.append(buf, n);
+    if (data.size() > limit) break;
+  }
+  const bool readError = std::ferror(f);
+  if (f != stdin) std::fclose(f);
+  if (data.size() > limit) return tooBig(limit, true);
+  if (readError) return Status::unavailable(fmt::format("{}: read error", path));
   return data;
 }
 

@@ -1,6 +1,7 @@
 // Reading, parsing and validating the files given to `simulate` and `run`.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -10,8 +11,14 @@
 
 namespace updraft::app {
 
-// Reads a whole file ("-" = stdin) with the parser's size limit. Errors name the file and why.
-Result<std::string> readInput(const std::string& path);
+// What a file holds, which sets its size limit: manifests follow the parser's 4 MiB limit,
+// traces may be large (a month at 1 s is ~30 MiB).
+enum class InputKind { kManifest, kTrace };
+inline constexpr uint64_t kMaxTraceBytes = uint64_t{1} << 30;  // 1 GiB
+
+// Reads a whole file ("-" = stdin), stopping as soon as the limit is passed (so an endless stream
+// cannot hang us). Errors name the file and why.
+Result<std::string> readInput(const std::string& path, InputKind kind = InputKind::kManifest);
 
 struct LoadedObjects {
   std::vector<ScaledObject> scaledObjects;

@@ -39,7 +39,7 @@ int runSimulate(const SimulateArgs& args, std::ostream& out, std::ostream& err) 
         << args.objectFile << "\n";
     return 1;
   }
-  auto traceText = readInput(args.traceFile);
+  auto traceText = readInput(args.traceFile, InputKind::kTrace);
   if (!traceText.isOk()) {
     err << "updraft simulate: " << traceText.status().message() << "\n";
     return 1;

@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "bench_util.h"
 #include "updraft/clock.h"
 #include "updraft/scheduler.h"
 
@@ -97,30 +98,10 @@ std::function<void()> makePollBody() {
   };
 }
 
-long contextSwitches() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_nvcsw + ru.ru_nivcsw;
-}
-
-double cpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-  };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
-
-long residentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  long size = 0;
-  long resident = 0;
-  statm >> size >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+using bench::contextSwitches;
+using bench::cpuSeconds;
+using bench::residentBytes;
+double ms(Duration d) { return bench::toMillis(d); }
 
 // CPU nanoseconds of one body call, measured single-threaded.
 double calibrateBody(const std::function<void()>& body) {

@@ -18,6 +18,11 @@ sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$dir|g" "$dir/updraft.yaml.in" > "$out/upd
 python3 "$dir/queue.py" "$port" &
 queue_pid=$!
 trap 'kill $queue_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do  # wait until the queue answers
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=1)" \
+    2>/dev/null && break
+  sleep 0.1
+done
 echo "== updraft run: workers follow the queue (about 100 s; Ctrl-C stops early)"
 build/app/updraft run "$out/updraft.yaml" --hpa-sync 5 --duration "${QUICKSTART_SECONDS:-100}"
 kill $queue_pid 2>/dev/null || true

@@ -472,13 +472,12 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
   in.metrics = std::move(metrics);
   HpaDecision d = hpa_.evaluate(in);
   report.evaluated = !(in.specReplicas == 0 && in.minReplicas != 0);  // 0 replicas: disabled
-  if (!d.error.isOk() && d.reason.empty()) {
-    report.reason = d.error.message();
-  } else if (d.rescale && !d.metricName.empty() && d.desiredReplicas > in.specReplicas) {
-    // The HPA's reason without the Go selector dump: "external metric s0-x above target".
-    report.reason = d.metricName.substr(0, d.metricName.find('(')) + " above target";
-  } else {
-    report.reason = d.reason;
+  report.reason = !d.error.isOk() && d.reason.empty() ? d.error.message() : d.reason;
+  if (auto sel = d.metricName.find('('); sel != std::string::npos) {
+    // Show the HPA's reason without its Go selector dump: "external metric s0-x above target".
+    if (auto at = report.reason.find(d.metricName); at != std::string::npos) {
+      report.reason.replace(at, d.metricName.size(), d.metricName.substr(0, sel));
+    }
   }
   if (d.rescale) {
     Status s = target_.setReplicas(d.desiredReplicas);

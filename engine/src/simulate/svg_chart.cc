@@ -47,37 +47,57 @@ double niceStep(double range) {
   return 10 * mag;
 }
 
-std::string formatTime(double seconds) {
-  if (seconds >= 86400 * 2) return fmt::format("{:.1f}d", seconds / 86400);
-  if (seconds >= 7200) return fmt::format("{:.1f}h", seconds / 3600);
-  if (seconds >= 120) return fmt::format("{:.0f}m", seconds / 60);
-  return fmt::format("{:.0f}s", seconds);
+// A tick step from human durations (s, min, h, days) giving at most ~8 ticks.
+double niceTimeStep(double span) {
+  static const double kSteps[] = {1,     2,     5,      10,     15,      30,     60,    120,
+                                  300,   600,   900,    1800,   3600,    7200,   10800, 21600,
+                                  43200, 86400, 172800, 604800, 1209600, 2592000};
+  for (double step : kSteps) {
+    if (span / step <= 8) return step;
+  }
+  return niceStep(span);
+}
+
+// The unit follows the tick step, so one axis never mixes "100s" and "2m".
+std::string formatTime(double seconds, double step) {
+  if (step >= 86400) return fmt::format("{:g}d", seconds / 86400);
+  if (step >= 3600) return fmt::format("{:g}h", seconds / 3600);
+  if (step >= 60) return fmt::format("{:g}m", seconds / 60);
+  return fmt::format("{:g}s", seconds);
 }
 
 // Keeps, per pixel column, the first, min, max and last points (in time order).
 std::vector<std::pair<double, double>> reduce(const ChartLine& line, double t0, double t1,
                                               double pixels) {
   std::vector<std::pair<double, double>> out;
-  const size_t n = std::min(line.times.size(), line.values.size());
+  // Failed fetches are NaN: leave them out (the line bridges the gap) so the path stays valid.
+  ChartLine finite;
+  for (size_t i = 0; i < std::min(line.times.size(), line.values.size()); ++i) {
+    if (std::isfinite(line.values[i])) {
+      finite.times.push_back(line.times[i]);
+      finite.values.push_back(line.values[i]);
+    }
+  }
+  const size_t n = finite.times.size();
   if (n <= pixels * 4) {
-    for (size_t i = 0; i < n; ++i) out.emplace_back(line.times[i], line.values[i]);
+    for (size_t i = 0; i < n; ++i) out.emplace_back(finite.times[i], finite.values[i]);
     return out;
   }
   const double span = std::max(t1 - t0, 1e-9);
   size_t i = 0;
   while (i < n) {
-    long col = static_cast<long>((line.times[i] - t0) / span * pixels);
+    long col = static_cast<long>((finite.times[i] - t0) / span * pixels);
     size_t first = i, lo = i, hi = i;
-    while (i < n && static_cast<long>((line.times[i] - t0) / span * pixels) == col) {
-      if (line.values[i] < line.values[lo]) lo = i;
-      if (line.values[i] > line.values[hi]) hi = i;
+    while (i < n && static_cast<long>((finite.times[i] - t0) / span * pixels) == col) {
+      if (finite.values[i] < finite.values[lo]) lo = i;
+      if (finite.values[i] > finite.values[hi]) hi = i;
       ++i;
     }
     size_t last = i - 1;
     size_t picks[] = {first, std::min(lo, hi), std::max(lo, hi), last};
     size_t prev = static_cast<size_t>(-1);
     for (size_t p : picks) {
-      if (p != prev) out.emplace_back(line.times[p], line.values[p]);
+      if (p != prev) out.emplace_back(finite.times[p], finite.values[p]);
       prev = p;
     }
   }
@@ -135,12 +155,12 @@ std::string renderSvgChart(const std::string& title, const std::vector<ChartPane
           "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n",
           kLeft, y(v), kLeft + plotW, y(v), kLeft - 4, y(v) + 4, v);
     }
-    double tstep = niceStep(t1 - t0);
+    double tstep = niceTimeStep(t1 - t0);
     for (double t = std::ceil(t0 / tstep) * tstep; t <= t1; t += tstep) {
       svg += fmt::format(
           "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>"
           "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-          x(t), top, x(t), top + plotH, x(t), top + plotH + 14, formatTime(t));
+          x(t), top, x(t), top + plotH, x(t), top + plotH + 14, formatTime(t, tstep));
     }
     double legendX = kLeft + 200;
     for (size_t li = 0; li < panel.lines.size(); ++li) {
