@@ -200,3 +200,43 @@ spec:
   CHECK(r.exitCode == 1);
   CHECK(r.err.find("absent.yaml") != std::string::npos);
 }
+
+TEST_CASE("run creates one local process per event for a ScaledJob") {
+  DepthServer source;
+  TempDir dir;
+  auto file = dir.write("sj.yaml", R"(apiVersion: keda.sh/v1alpha1
+kind: ScaledJob
+metadata:
+  name: batch
+spec:
+  pollingInterval: 1
+  maxReplicaCount: 10
+  jobTargetRef:
+    template:
+      spec:
+        containers:
+          - name: work
+            image: busybox
+            command: ["sh", "-c"]
+            args: ["echo job $UPDRAFT_JOB done"]
+  triggers:
+    - type: metrics-api
+      metadata:
+        url: http://127.0.0.1:)" + std::to_string(source.port()) +
+                                       R"(/metrics
+        valueLocation: queue.depth
+        targetValue: "1"
+)");
+  source.depth = 3;
+  Child run({updraftBinary(), "run", file, "--log-format", "json"});
+  REQUIRE_FALSE(run.waitForLine("Created 3 jobs", 20s).empty());
+  int done = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (!run.waitForLine("done", 20s).empty()) ++done;
+  }
+  CHECK(done == 3);
+  source.depth = 0;
+  run.signal(SIGINT);
+  CHECK(run.wait(20s) == 0);
+  CHECK(countChildren(run.pid()) == 0);
+}

@@ -5,6 +5,7 @@
 
 #include "executor/fakes.h"
 #include "updraft/fallback.h"
+#include "updraft/triggers.h"
 
 using namespace updraft;
 using namespace updraft::testing;
@@ -283,4 +284,14 @@ TEST_CASE("fallback condition and events follow the health map") {
   updateFallbackCondition(so, st, &ev, "k");
   CHECK(st.fallback.reason == "NoFallbackFound");
   CHECK(ev.events.back().reason == "ScaledObjectFallbackDeactivated");
+}
+
+TEST_CASE("the scaler label of KEDA's metrics is the trigger name or KEDA's Go type name") {
+  BuiltTrigger t;
+  t.trigger.type = "metrics-api";
+  CHECK(t.scalerLabel() == "metricsApiScaler");
+  t.trigger.type = "kafka";
+  CHECK(t.scalerLabel() == "kafkaScaler");
+  t.trigger.name = "orders";
+  CHECK(t.scalerLabel() == "orders");
 }

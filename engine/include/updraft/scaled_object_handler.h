@@ -45,6 +45,9 @@ struct TriggerReading {
   bool active = false;
   bool fallback = false;
   std::string error;  // empty when the fetch succeeded
+
+  // A reading not yet polled for `spec` of trigger `t`.
+  static TriggerReading of(const BuiltTrigger& t, const MetricSpec& spec);
 };
 
 struct PollReport {

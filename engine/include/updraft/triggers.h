@@ -48,6 +48,9 @@ struct BuiltTrigger {
   // The trigger's key for traces/formulas: its name, or "trigger<i>" when unnamed.
   std::string key() const;
   bool isResourceTrigger() const;  // cpu / memory
+  // The `scaler` label of KEDA's metrics: the trigger's name, else KEDA's Go type name
+  // ("kafka" -> "kafkaScaler", "metrics-api" -> "metricsApiScaler").
+  std::string scalerLabel() const;
 };
 
 struct TriggerBuildOptions {

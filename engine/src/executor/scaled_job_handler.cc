@@ -42,21 +42,14 @@ Result<std::unique_ptr<ScaledJobHandler>> ScaledJobHandler::create(
     auto state = std::make_unique<TriggerState>();
     state->firstReading = h->readings_.size();
     for (const auto& spec : bt.specs) {
-      TriggerReading r;
-      r.key = bt.key();
-      r.metricName = spec.metricName;
-      r.type = bt.trigger.type;
-      r.target = spec.target;
-      r.targetType = spec.targetType;
-      h->readings_.push_back(r);
+      h->readings_.push_back(TriggerReading::of(bt, spec));
       if (spec.source == MetricSpec::Source::kExternal) {
         h->status_.externalMetricNames.push_back(spec.metricName);
       }
       if (options.metrics) {
         state->metrics.push_back(options.metrics->trigger(
-            ScalerMetricLabels{sj.metadata.namespace_, sj.metadata.name,
-                               bt.trigger.name.empty() ? bt.trigger.type : bt.trigger.name,
-                               bt.index, spec.metricName, "scaledjob"}));
+            ScalerMetricLabels{sj.metadata.namespace_, sj.metadata.name, bt.scalerLabel(), bt.index,
+                               spec.metricName, "scaledjob"}));
       }
     }
     state->built = std::move(bt);

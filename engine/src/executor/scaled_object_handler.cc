@@ -49,23 +49,17 @@ double sumFor(const MetricsAndActivity& m, const std::string& metricName) {
   return sum;
 }
 
-// KEDA's Go type name for the `scaler` label of unnamed triggers ("kafkaScaler").
-std::string scalerLabel(const BuiltTrigger& t) {
-  if (!t.trigger.name.empty()) return t.trigger.name;
-  std::string out;
-  bool upper = false;
-  for (char c : t.trigger.type) {
-    if (c == '-' || c == '_') {
-      upper = true;
-      continue;
-    }
-    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-    upper = false;
-  }
-  return out + "Scaler";
-}
-
 }  // namespace
+
+TriggerReading TriggerReading::of(const BuiltTrigger& t, const MetricSpec& spec) {
+  TriggerReading r;
+  r.key = t.key();
+  r.metricName = spec.metricName;
+  r.type = t.trigger.type;
+  r.target = spec.target;
+  r.targetType = spec.targetType;
+  return r;
+}
 
 struct ScaledObjectHandler::TriggerState {
   BuiltTrigger built;
@@ -131,13 +125,7 @@ Result<std::unique_ptr<ScaledObjectHandler>> ScaledObjectHandler::create(
     auto state = std::make_unique<TriggerState>();
     state->firstReading = h->readings_.size();
     for (const auto& spec : bt.specs) {
-      TriggerReading r;
-      r.key = bt.key();
-      r.metricName = spec.metricName;
-      r.type = bt.trigger.type;
-      r.target = spec.target;
-      r.targetType = spec.targetType;
-      h->readings_.push_back(r);
+      h->readings_.push_back(TriggerReading::of(bt, spec));
       if (spec.source == MetricSpec::Source::kExternal) {
         h->status_.externalMetricNames.push_back(spec.metricName);
       } else {
@@ -145,7 +133,7 @@ Result<std::unique_ptr<ScaledObjectHandler>> ScaledObjectHandler::create(
       }
       if (options.metrics) {
         state->metrics.push_back(options.metrics->trigger(
-            ScalerMetricLabels{so.metadata.namespace_, so.metadata.name, scalerLabel(bt), bt.index,
+            ScalerMetricLabels{so.metadata.namespace_, so.metadata.name, bt.scalerLabel(), bt.index,
                                spec.metricName, "scaledobject"}));
       }
     }

@@ -89,6 +89,21 @@ std::string BuiltTrigger::key() const {
   return trigger.name.empty() ? "trigger" + std::to_string(index) : trigger.name;
 }
 
+std::string BuiltTrigger::scalerLabel() const {
+  if (!trigger.name.empty()) return trigger.name;
+  std::string out;
+  bool upper = false;
+  for (char c : trigger.type) {
+    if (c == '-' || c == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  return out + "Scaler";
+}
+
 bool BuiltTrigger::isResourceTrigger() const {
   return trigger.type == "cpu" || trigger.type == "memory";
 }
