@@ -44,3 +44,23 @@ function(updraft_test component)
   add_test(NAME ${component} COMMAND test_${component})
   set_tests_properties(${component} PROPERTIES TIMEOUT 600)
 endfunction()
+
+# updraft_scaler_test(<folder> DEPS ...): tests/scaler_<folder>/*.cc compiled with that scaler's
+# own sources (scalers/<folder>/*.cc), so it builds even while another scaler is being edited.
+function(updraft_scaler_test folder)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB test_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/scaler_${folder}/*.cc)
+  file(GLOB scaler_srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/scalers/${folder}/*.cc)
+  if(NOT test_srcs)
+    return()
+  endif()
+  add_executable(test_scaler_${folder} ${test_srcs} ${scaler_srcs})
+  target_link_libraries(test_scaler_${folder} PRIVATE updraft_scalers_common ${ARG_DEPS}
+    Catch2::Catch2WithMain)
+  target_include_directories(test_scaler_${folder} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(test_scaler_${folder} PRIVATE
+    UPDRAFT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" UPDRAFT_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  updraft_defaults(test_scaler_${folder})
+  add_test(NAME scaler_${folder} COMMAND test_scaler_${folder})
+  set_tests_properties(scaler_${folder} PROPERTIES TIMEOUT 600)
+endfunction()
