@@ -32,6 +32,7 @@ struct RunArgs {
   double hpaSync = 15;
   std::optional<double> duration;  // stop after this many seconds
   int statusEverySeconds = 1;
+  std::string plotFile;  // on exit, an SVG of each trigger's value and the replicas over time
 };
 // `updraft run`: runs until Ctrl-C / SIGTERM (or --duration).
 int runRun(const RunArgs& args);

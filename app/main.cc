@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   runCmd->add_option("--duration", duration, "Stop after this many seconds")
       ->check(CLI::PositiveNumber);
+  runCmd->add_option("--plot", run.plotFile,
+                     "On exit, write an SVG chart of the metrics and replicas (one file per "
+                     "object when there are several: FILE-<name>.svg)");
   runCmd->add_option("--status-every", run.statusEverySeconds, "Status refresh in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

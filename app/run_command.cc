@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -25,6 +27,7 @@
 #include "updraft/scaled_job_handler.h"
 #include "updraft/scaled_object_handler.h"
 #include "updraft/scheduler.h"
+#include "updraft/simulator.h"
 
 extern char** environ;
 
@@ -139,9 +142,50 @@ struct Runner {
   std::string lastHpa;
   std::string lastPrinted;
   std::atomic<int> timeouts{0};
+  // What --plot draws: the readings and the replicas after every poll.
+  SimulationSummary history;
 
   std::string key() const { return so ? so->key() : sj->key(); }
+
+  // Appends the state after a poll at `t` seconds since start. Called with `mutex` held.
+  void record(double t) {
+    const std::vector<TriggerReading>& readings = so ? so->readings() : sj->readings();
+    if (history.triggers.size() != readings.size()) {
+      history.triggers.clear();
+      for (const auto& r : readings) {
+        SimulationSeries s;
+        s.key = r.key;
+        s.metricName = r.metricName;
+        s.target = r.target;
+        history.triggers.push_back(std::move(s));
+      }
+    }
+    for (size_t i = 0; i < readings.size(); ++i) {
+      history.triggers[i].times.push_back(t);
+      history.triggers[i].values.push_back(readings[i].value.value_or(NAN));
+    }
+    int32_t replicas = 0;
+    if (so) {
+      auto cur = pool->currentReplicas();
+      replicas = cur.isOk() ? *cur : 0;
+    } else if (auto counts = jobs->counts(); counts.isOk()) {
+      replicas = counts->running;
+    }
+    if (history.replicas.empty() || history.replicas.back() != replicas) {
+      history.replicaTimes.push_back(t);
+      history.replicas.push_back(replicas);
+    }
+  }
 };
+
+// FILE for one object; FILE-<name>.svg (before the extension) for each of several.
+std::string plotPathFor(const std::string& file, const std::string& name, bool several) {
+  if (!several) return file;
+  auto dot = file.rfind('.');
+  if (dot == std::string::npos || file.find('/', dot) != std::string::npos)
+    return file + "-" + name;
+  return file.substr(0, dot) + "-" + name + file.substr(dot);
+}
 
 std::pair<std::string, nlohmann::json> statusLine(Runner& r) {
   std::lock_guard lock(r.mutex);
@@ -338,13 +382,14 @@ int runRun(const RunArgs& args) {
     TaskSpec poll;
     poll.interval = Seconds(interval);
     poll.timeout = pollTimeout;
-    poll.run = [r](const PollContext& c) {
+    poll.run = [r, start = clock.now()](const PollContext& c) {
       std::lock_guard lock(r->mutex);
       if (r->so) {
         r->lastDecision = r->so->poll(c.scheduled, c.deadline).outcome.decision;
       } else {
         r->lastDecision = r->sj->poll(c.scheduled, c.deadline).decision;
       }
+      r->record(std::chrono::duration<double>(c.scheduled - start).count());
     };
     poll.onTimeout = [r, &log, interval] {
       // Runs on the scheduler's watchdog while the poll may still own the handler: log only.
@@ -442,6 +487,20 @@ int runRun(const RunArgs& args) {
     auto [text, j] = statusLine(*r);
     log.write("info", log.json() ? "final status" : "final: " + text,
               log.json() ? j : nlohmann::json{});
+  }
+  if (!args.plotFile.empty()) {
+    for (auto& r : runners) {
+      std::lock_guard lock(r->mutex);
+      const ObjectMeta& meta = r->so ? r->so->object().metadata : r->sj->object().metadata;
+      const std::string path = plotPathFor(args.plotFile, meta.name, runners.size() > 1);
+      std::string svg = renderSimulationChart(r->key() + ": updraft run", r->history, !r->so);
+      std::ofstream f(path, std::ios::binary);
+      if (f && (f << svg)) {
+        log.write("info", "chart of " + r->key() + " written to " + path);
+      } else {
+        log.write("error", "cannot write the chart " + path);
+      }
+    }
   }
   runners.clear();
   for (auto& [_, p] : pools) p->shutdown();

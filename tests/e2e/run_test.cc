@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "e2e/cli_support.h"
@@ -107,8 +109,9 @@ spec:
         valueLocation: queue.depth
         targetValue: "10"
 )");
+  const std::string chart = dir.path() + "/run.svg";
   Child run({updraftBinary(), "run", file, "--log-format", "json", "--hpa-sync", "1", "--listen",
-             "127.0.0.1:" + std::to_string(listenPort)});
+             "127.0.0.1:" + std::to_string(listenPort), "--plot", chart});
 
   auto idle = waitForReplicas(
       run, [](int r) { return r == 0; }, 20s);
@@ -155,6 +158,11 @@ spec:
   run.signal(SIGTERM);
   CHECK(run.wait(20s) == 0);
   CHECK(run.output().find("no process left running") != std::string::npos);
+  std::ifstream svg(chart);
+  std::stringstream content;
+  content << svg.rdbuf();
+  CHECK(content.str().find("<svg") != std::string::npos);
+  CHECK(content.str().find("depth (s0-metric-api-queue-depth)") != std::string::npos);
 }
 
 TEST_CASE("run reports bad files before starting anything") {

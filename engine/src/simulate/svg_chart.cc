@@ -162,7 +162,7 @@ std::string renderSvgChart(const std::string& title, const std::vector<ChartPane
           "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
           x(t), top, x(t), top + plotH, x(t), top + plotH + 14, formatTime(t, tstep));
     }
-    double legendX = kLeft + 200;
+    double legendX = kLeft + std::max(200.0, 7.0 * static_cast<double>(panel.title.size()) + 24);
     for (size_t li = 0; li < panel.lines.size(); ++li) {
       const ChartLine& line = panel.lines[li];
       const char* color = kColors[li % std::size(kColors)];
