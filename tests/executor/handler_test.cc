@@ -227,3 +227,20 @@ TEST_CASE("scaled job handler creates one job per event up to the cap") {
   CHECK_FALSE(r.isActive);
   CHECK(r.created == 0);
 }
+
+TEST_CASE("handler: a cached error counts toward fallback and is served as the fallback value") {
+  HandlerFixture f;
+  ScaledObject so = makeScaledObject();
+  so.spec.fallback = Fallback{0, 5, "static"};
+  f.target.replicas = 1;
+  BuiltTrigger t = fakeTrigger(0, "", 2);
+  t.trigger.useCachedMetrics = true;
+  auto h = f.make(so, {t});
+  f.source.errors["trigger0"] = "broker down";
+  h->poll(at(0), at(1));  // failure 1 > threshold 0: the poll falls back
+  const int fetches = f.source.fetches;
+  h->hpaSync(at(1), at(2));  // the cached error is failure 2; served value = 2 * 5 = 10
+  CHECK(f.source.fetches == fetches);
+  CHECK(h->status().health.at("s0-fake").numberOfFailures == 2);
+  CHECK(f.target.replicas == 4);  // ceil(10/2) = 5, legacy cap max(2*1, 4) = 4
+}

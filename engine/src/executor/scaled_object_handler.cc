@@ -370,9 +370,10 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
       std::optional<double> value;
       std::string error;
       if (t.built.trigger.useCachedMetrics && (reading.value || !reading.error.empty())) {
-        value = reading.value;  // the record of the last poll
+        // The last poll's raw result, treated exactly like a fetch (KEDA's metric cache): a
+        // value the poll replaced by fallback is served as the error it was.
         error = reading.error;
-        if (reading.fallback) value = reading.value;
+        if (error.empty()) value = reading.value;
       } else {
         auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
         if (r.isOk()) {
@@ -381,8 +382,9 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
           error = r.status().message();
         }
       }
-      if (error.empty() || reading.fallback) {
-        if (error.empty()) recordMetricFetch(object_, status_, spec.metricName, true);
+      // Fallback counts every fetch, on this path as on the poll's.
+      if (error.empty()) {
+        recordMetricFetch(object_, status_, spec.metricName, true);
       } else if (recordMetricFetch(object_, status_, spec.metricName, false) &&
                  !modifiersFallback) {
         auto v = fallbackMetricValue(spec, fallbackReplicas(*fallback, *cur), *ready);
