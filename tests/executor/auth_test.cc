@@ -19,6 +19,7 @@ TriggerAuthentication makeAuth(std::string name, bool cluster) {
   ta.spec.secretTargetRef.push_back({"password", "kafka-creds", "password"});
   ta.spec.secretTargetRef.push_back({"username", "kafka-creds", "user"});
   ta.spec.env.push_back({"region", "UPDRAFT_TEST_REGION", ""});
+  if (cluster) ta.spec.podIdentity = PodIdentity{"azure-workload", "", "", "", "", "", ""};
   return ta;
 }
 
@@ -42,9 +43,9 @@ TEST_CASE("secrets come from <dir>/<secret>/<key>, then UPDRAFT_SECRET_<NAME>_<K
   std::string warning;
   auto params = resolver.resolve("shop", triggerWith("creds", "TriggerAuthentication"), &warning);
   REQUIRE(params.isOk());
-  CHECK(params->at("password") == "s3cret");
-  CHECK(params->at("username") == "alice");
-  CHECK(params->at("region") == "eu-west-1");
+  CHECK(params->params.at("password") == "s3cret");
+  CHECK(params->params.at("username") == "alice");
+  CHECK(params->params.at("region") == "eu-west-1");
   CHECK(warning.empty());
   CHECK(LocalAuthResolver::secretEnvName("kafka-creds", "user") ==
         "UPDRAFT_SECRET_KAFKA_CREDS_USER");
@@ -54,7 +55,7 @@ TEST_CASE("secrets come from <dir>/<secret>/<key>, then UPDRAFT_SECRET_<NAME>_<K
   warning.clear();
   params = resolver.resolve("other", triggerWith("creds", "TriggerAuthentication"), &warning);
   REQUIRE(params.isOk());
-  CHECK(params->empty());
+  CHECK(params->params.empty());
   CHECK(warning.find("not found in namespace other") != std::string::npos);
 
   // A missing secret key resolves to "" and says where it looked, without any value.
@@ -62,7 +63,7 @@ TEST_CASE("secrets come from <dir>/<secret>/<key>, then UPDRAFT_SECRET_<NAME>_<K
   warning.clear();
   params = resolver.resolve("shop", triggerWith("creds", "TriggerAuthentication"), &warning);
   REQUIRE(params.isOk());
-  CHECK(params->at("username").empty());
+  CHECK(params->params.at("username").empty());
   CHECK(warning.find("UPDRAFT_SECRET_KAFKA_CREDS_USER") != std::string::npos);
   CHECK(warning.find("s3cret") == std::string::npos);
   std::filesystem::remove_all(dir);
@@ -76,10 +77,11 @@ TEST_CASE("ClusterTriggerAuthentication is found from any namespace, by kind") {
   auto params =
       resolver.resolve("any", triggerWith("shared", "ClusterTriggerAuthentication"), &warning);
   REQUIRE(params.isOk());
-  CHECK(params->at("password") == "p");
+  CHECK(params->params.at("password") == "p");
+  CHECK(params->podIdentityProvider == "azure-workload");
   params = resolver.resolve("any", triggerWith("shared", "TriggerAuthentication"), &warning);
   REQUIRE(params.isOk());
-  CHECK(params->empty());  // the kind must match
+  CHECK(params->params.empty());  // the kind must match
   ::unsetenv("UPDRAFT_SECRET_KAFKA_CREDS_PASSWORD");
   ::unsetenv("UPDRAFT_SECRET_KAFKA_CREDS_USER");
 }

@@ -12,14 +12,20 @@
 
 namespace updraft {
 
+// What a trigger's authenticationRef resolves to.
+struct ResolvedAuth {
+  StringMap params;                 // KEDA's authParams
+  std::string podIdentityProvider;  // spec.podIdentity.provider ("" = none)
+};
+
 // Resolves a trigger's authenticationRef into KEDA authParams.
 class AuthResolver {
  public:
   virtual ~AuthResolver() = default;
-  // Returns the resolved parameters. A reference to a missing TriggerAuthentication yields empty
-  // params (KEDA QUIRK) and a note in `warning`; the scaler then reports what it misses.
-  virtual Result<StringMap> resolve(const std::string& objectNamespace,
-                                    const ScaleTriggers& trigger, std::string* warning) = 0;
+  // A reference to a missing TriggerAuthentication yields empty params (KEDA QUIRK) and a note in
+  // `warning`; the scaler then reports what it misses.
+  virtual Result<ResolvedAuth> resolve(const std::string& objectNamespace,
+                                       const ScaleTriggers& trigger, std::string* warning) = 0;
 };
 
 // Outside Kubernetes (`updraft run`): TriggerAuthentications come from the input files.
@@ -29,8 +35,8 @@ class AuthResolver {
 class LocalAuthResolver final : public AuthResolver {
  public:
   LocalAuthResolver(std::vector<TriggerAuthentication> auths, std::string secretsDir);
-  Result<StringMap> resolve(const std::string& objectNamespace, const ScaleTriggers& trigger,
-                            std::string* warning) override;
+  Result<ResolvedAuth> resolve(const std::string& objectNamespace, const ScaleTriggers& trigger,
+                               std::string* warning) override;
 
   // The environment variable consulted for secret `name`, key `key`.
   static std::string secretEnvName(const std::string& name, const std::string& key);

@@ -34,10 +34,11 @@ std::string LocalAuthResolver::secretEnvName(const std::string& name, const std:
   return out;
 }
 
-Result<StringMap> LocalAuthResolver::resolve(const std::string& ns, const ScaleTriggers& trigger,
-                                             std::string* warning) {
-  StringMap params;
-  if (!trigger.authenticationRef) return params;
+Result<ResolvedAuth> LocalAuthResolver::resolve(const std::string& ns, const ScaleTriggers& trigger,
+                                                std::string* warning) {
+  ResolvedAuth out;
+  StringMap& params = out.params;
+  if (!trigger.authenticationRef) return out;
   const AuthenticationRef& ref = *trigger.authenticationRef;
   const bool cluster = ref.kind == "ClusterTriggerAuthentication";
   const TriggerAuthentication* found = nullptr;
@@ -53,7 +54,7 @@ Result<StringMap> LocalAuthResolver::resolve(const std::string& ns, const ScaleT
       *warning = fmt::format("{} \"{}\" not found{}; the trigger gets no auth parameters", ref.kind,
                              ref.name, cluster ? "" : " in namespace " + ns);
     }
-    return params;
+    return out;
   }
   auto fromSecret = [&](const SecretTargetRef& s, const char* what) -> Status {
     if (auto v = readSecretFile(secretsDir_ + "/" + s.name + "/" + s.key)) {
@@ -82,7 +83,8 @@ Result<StringMap> LocalAuthResolver::resolve(const std::string& ns, const ScaleT
     const char* v = std::getenv(e.name.c_str());
     params[e.parameter] = v ? v : "";
   }
-  return params;
+  if (found->spec.podIdentity) out.podIdentityProvider = found->spec.podIdentity->provider;
+  return out;
 }
 
 std::string BuiltTrigger::key() const {
@@ -142,7 +144,8 @@ Result<std::vector<BuiltTrigger>> buildTriggers(const ObjectMeta& metadata,
         problems.push_back(where + ": " + params.status().message());
         continue;
       }
-      config.authParams = std::move(*params);
+      config.authParams = std::move(params->params);
+      config.podIdentityProvider = params->podIdentityProvider;
     }
     auto def = factory->parse(config);
     if (!def.isOk()) {
