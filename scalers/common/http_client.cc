@@ -1,11 +1,16 @@
 #include "common/http_client.h"
 
 #include <curl/curl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iterator>
+#include <sstream>
 
 namespace updraft::http {
 namespace {
@@ -168,6 +173,58 @@ void setBlob(CURL* c, CURLoption option, const std::string& pem) {
   curl_easy_setopt(c, option, &blob);
 }
 
+bool readFile(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return !in.bad();
+}
+
+// The trust store for https requests that name no CA of their own: libcurl's default CA bundle
+// plus the PEM certificates of $UPDRAFT_EXTRA_CA_FILE. nullptr when the variable is unset or
+// empty (libcurl's defaults apply unchanged). Cached until the file's path, size or mtime change.
+Result<std::shared_ptr<const std::string>> extraCaBundle() {
+  const char* env = std::getenv(kExtraCaFileEnv);
+  if (!env || !*env) return std::shared_ptr<const std::string>();
+  const std::string path = env;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::invalidArgument(std::string(kExtraCaFileEnv) + " \"" + path +
+                                   "\": " + std::strerror(errno));
+  }
+  struct Cache {
+    std::string path;
+    off_t size = -1;
+    time_t mtime = 0;
+    std::shared_ptr<const std::string> bundle;
+  };
+  static std::mutex mutex;
+  static Cache cache;
+  std::lock_guard lock(mutex);
+  if (cache.bundle && cache.path == path && cache.size == st.st_size &&
+      cache.mtime == st.st_mtime) {
+    return cache.bundle;
+  }
+  std::string extra;
+  if (!readFile(path, extra)) {
+    return Status::invalidArgument(std::string(kExtraCaFileEnv) + " \"" + path +
+                                   "\": cannot be read");
+  }
+  if (extra.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return Status::invalidArgument(std::string(kExtraCaFileEnv) + " \"" + path +
+                                   "\": holds no PEM certificate");
+  }
+  std::string bundle;
+  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  if (info && info->cainfo) (void)readFile(info->cainfo, bundle);  // may be absent: CApath stays
+  if (!bundle.empty() && bundle.back() != '\n') bundle += '\n';
+  bundle += extra;
+  cache = Cache{path, st.st_size, st.st_mtime, std::make_shared<const std::string>(bundle)};
+  return cache.bundle;
+}
+
 }  // namespace
 
 struct HttpClient::Handle {
@@ -273,6 +330,12 @@ Result<Response> HttpClient::send(const Request& req) {
   if (req.timeout <= Millis(0)) {
     return Status::timeout(where + ": no time left before the deadline");
   }
+  std::shared_ptr<const std::string> extraCa;
+  if (req.tls.caPem.empty() && req.tls.caFile.empty() && origin.rfind("https:", 0) == 0) {
+    auto bundle = extraCaBundle();
+    if (!bundle.isOk()) return Status::invalidArgument(where + ": " + bundle.status().message());
+    extraCa = std::move(bundle.value());
+  }
   std::unique_ptr<Handle> handle = acquire(origin);
   if (!handle) return Status::internal(where + ": could not create a libcurl handle");
   CURL* c = handle->curl;
@@ -338,6 +401,8 @@ Result<Response> HttpClient::send(const Request& req) {
     setBlob(c, CURLOPT_CAINFO_BLOB, tls.caPem);
   } else if (!tls.caFile.empty()) {
     curl_easy_setopt(c, CURLOPT_CAINFO, tls.caFile.c_str());
+  } else if (extraCa) {
+    setBlob(c, CURLOPT_CAINFO_BLOB, *extraCa);
   }
   if (!tls.clientCertPem.empty()) {
     curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");

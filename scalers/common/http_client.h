@@ -23,6 +23,12 @@
 //   "GET http://127.0.0.1:8080/slow: timed out after 3000 ms"                 (Timeout)
 //   "GET https://api/x: response body is larger than 16777216 bytes"         (Unavailable)
 //
+// Private CAs: when the environment variable UPDRAFT_EXTRA_CA_FILE names a PEM file, its
+// certificates are trusted in addition to libcurl's default CA bundle for every https request that
+// sets neither TlsOptions::caPem nor caFile (a request's own CA still replaces the defaults). The
+// file is re-read when it changes; an unreadable file fails the request (InvalidArgument, naming
+// the variable and the path).
+//
 // Thread-safe: one HttpClient may be used from many threads. curl_global_init runs once per process
 // (on first construction) and is never undone.
 #pragma once
@@ -42,6 +48,8 @@
 namespace updraft::http {
 
 inline constexpr size_t kDefaultMaxResponseBytes = 16 * 1024 * 1024;
+// Names a PEM file of extra trusted CA certificates (see above).
+inline constexpr const char* kExtraCaFileEnv = "UPDRAFT_EXTRA_CA_FILE";
 
 struct TlsOptions {
   std::string caFile;               // PEM bundle on disk (CURLOPT_CAINFO)
