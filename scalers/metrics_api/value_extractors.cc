@@ -1,5 +1,6 @@
 #include "metrics_api/value_extractors.h"
 
+#include <tinyxml2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -393,212 +394,44 @@ Result<double> promExtract(const std::string& name, const std::vector<PromMatche
   return Status::invalidArgument("value " + text + " not found (no sample matches the labels)");
 }
 
-// ---- XML (minimal) ----
+// ---- XML (tinyxml2) ----
 
-struct XmlNode {
-  std::string name;  // local name (prefix removed)
-  std::string text;
-  std::vector<XmlNode> children;
-};
+// The local name of an element ("x:pending" -> "pending").
+std::string_view localName(const tinyxml2::XMLElement* e) {
+  std::string_view name = e->Name();
+  auto colon = name.find(':');
+  return colon == std::string_view::npos ? name : name.substr(colon + 1);
+}
 
-class XmlParser {
- public:
-  explicit XmlParser(std::string_view s) : s_(s) {}
-
-  Result<XmlNode> document() {
-    UPDRAFT_RETURN_IF_ERROR(skipMisc());
-    if (!startsWith("<")) return error("expected the root element");
-    ++i_;
-    XmlNode root;
-    UPDRAFT_RETURN_IF_ERROR(element(root, 0));
-    UPDRAFT_RETURN_IF_ERROR(skipMisc());
-    if (i_ != s_.size()) return error("unexpected content after the root element");
-    return root;
+const tinyxml2::XMLElement* childNamed(const tinyxml2::XMLElement* parent, std::string_view name) {
+  for (auto* c = parent->FirstChildElement(); c; c = c->NextSiblingElement()) {
+    if (localName(c) == name) return c;
   }
-
- private:
-  Status error(std::string_view why) const {
-    return Status::invalidArgument("the response is not valid XML: " + std::string(why) +
-                                   " (at byte " + std::to_string(i_) + ")");
-  }
-  bool startsWith(std::string_view p) const { return s_.substr(i_, p.size()) == p; }
-  Status skipPast(std::string_view terminator) {
-    size_t end = s_.find(terminator, i_);
-    if (end == std::string_view::npos) return error("unterminated markup");
-    i_ = end + terminator.size();
-    return Status::ok();
-  }
-  // Whitespace, XML declaration, processing instructions, comments, DOCTYPE.
-  Status skipMisc() {
-    while (true) {
-      while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-      if (startsWith("<?")) {
-        UPDRAFT_RETURN_IF_ERROR(skipPast("?>"));
-      } else if (startsWith("<!--")) {
-        UPDRAFT_RETURN_IF_ERROR(skipPast("-->"));
-      } else if (startsWith("<!")) {
-        // DOCTYPE, possibly with an internal subset in [...].
-        int depth = 0;
-        for (; i_ < s_.size(); ++i_) {
-          if (s_[i_] == '[') ++depth;
-          if (s_[i_] == ']') --depth;
-          if (s_[i_] == '>' && depth <= 0) break;
-        }
-        if (i_ >= s_.size()) return error("unterminated DOCTYPE");
-        ++i_;
-      } else {
-        return Status::ok();
-      }
-    }
-  }
-  std::string readName() {
-    size_t start = i_;
-    while (i_ < s_.size() && !std::isspace(static_cast<unsigned char>(s_[i_])) && s_[i_] != '/' &&
-           s_[i_] != '>') {
-      ++i_;
-    }
-    return std::string(s_.substr(start, i_ - start));
-  }
-  static std::string localName(const std::string& qname) {
-    size_t colon = qname.find(':');
-    return colon == std::string::npos ? qname : qname.substr(colon + 1);
-  }
-  Status appendText(std::string_view raw, std::string& out) {
-    for (size_t k = 0; k < raw.size(); ++k) {
-      if (raw[k] != '&') {
-        out += raw[k];
-        continue;
-      }
-      size_t semi = raw.find(';', k);
-      if (semi == std::string_view::npos) return error("unterminated entity");
-      std::string_view ent = raw.substr(k + 1, semi - k - 1);
-      if (ent == "lt") {
-        out += '<';
-      } else if (ent == "gt") {
-        out += '>';
-      } else if (ent == "amp") {
-        out += '&';
-      } else if (ent == "quot") {
-        out += '"';
-      } else if (ent == "apos") {
-        out += '\'';
-      } else if (!ent.empty() && ent[0] == '#') {
-        bool hex = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X');
-        std::string digits(ent.substr(hex ? 2 : 1));
-        char* end = nullptr;
-        unsigned long cp = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
-        if (digits.empty() || *end != '\0' || cp > 0x10FFFF)
-          return error("bad character reference");
-        // UTF-8 encode.
-        if (cp < 0x80) {
-          out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-          out += static_cast<char>(0xC0 | (cp >> 6));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-          out += static_cast<char>(0xE0 | (cp >> 12));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-          out += static_cast<char>(0xF0 | (cp >> 18));
-          out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-      } else {
-        return error("unknown entity &" + std::string(ent) + ";");
-      }
-      k = semi;
-    }
-    return Status::ok();
-  }
-  // Called just after '<'.
-  Status element(XmlNode& node, size_t depth) {
-    if (depth > kMaxXmlDepth) return error("elements nested too deeply");
-    std::string qname = readName();
-    if (qname.empty()) return error("expected an element name");
-    node.name = localName(qname);
-    // Attributes (skipped, quotes respected).
-    char quote = 0;
-    for (; i_ < s_.size(); ++i_) {
-      char ch = s_[i_];
-      if (quote) {
-        if (ch == quote) quote = 0;
-      } else if (ch == '"' || ch == '\'') {
-        quote = ch;
-      } else if (ch == '>') {
-        break;
-      }
-    }
-    if (i_ >= s_.size()) return error("unterminated start tag <" + qname + ">");
-    bool selfClosing = i_ > 0 && s_[i_ - 1] == '/';
-    ++i_;
-    if (selfClosing) return Status::ok();
-    while (true) {
-      if (i_ >= s_.size()) return error("missing </" + qname + ">");
-      if (startsWith("</")) {
-        i_ += 2;
-        std::string closing = readName();
-        if (closing != qname) return error("</" + closing + "> does not close <" + qname + ">");
-        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-        if (!startsWith(">")) return error("malformed end tag");
-        ++i_;
-        return Status::ok();
-      }
-      if (startsWith("<!--")) {
-        UPDRAFT_RETURN_IF_ERROR(skipPast("-->"));
-      } else if (startsWith("<![CDATA[")) {
-        i_ += 9;
-        size_t end = s_.find("]]>", i_);
-        if (end == std::string_view::npos) return error("unterminated CDATA section");
-        node.text += s_.substr(i_, end - i_);
-        i_ = end + 3;
-      } else if (startsWith("<?")) {
-        UPDRAFT_RETURN_IF_ERROR(skipPast("?>"));
-      } else if (startsWith("<")) {
-        ++i_;
-        node.children.emplace_back();
-        UPDRAFT_RETURN_IF_ERROR(element(node.children.back(), depth + 1));
-      } else {
-        size_t end = s_.find('<', i_);
-        if (end == std::string_view::npos) end = s_.size();
-        UPDRAFT_RETURN_IF_ERROR(appendText(s_.substr(i_, end - i_), node.text));
-        i_ = end;
-      }
-    }
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
+  return nullptr;
+}
 
 Result<double> xmlExtract(const std::vector<std::string>& path, const std::string& text,
                           std::string_view body) {
-  auto root = XmlParser(body).document();
-  if (!root.isOk()) return root.status();
-  auto walk = [&](size_t first) -> std::optional<const XmlNode*> {
-    const XmlNode* cur = &*root;
-    for (size_t k = first; k < path.size(); ++k) {
-      const XmlNode* next = nullptr;
-      for (const auto& child : cur->children) {
-        if (child.name == path[k]) {
-          next = &child;
-          break;
-        }
-      }
-      if (!next) return std::nullopt;
-      cur = next;
-    }
+  tinyxml2::XMLDocument doc;
+  if (doc.Parse(body.data(), body.size()) != tinyxml2::XML_SUCCESS || !doc.RootElement()) {
+    return Status::invalidArgument(std::string("the response is not valid XML: ") +
+                                   (doc.ErrorStr() ? doc.ErrorStr() : "no root element"));
+  }
+  const tinyxml2::XMLElement* root = doc.RootElement();
+  // The path starts below the root element; naming the root first is accepted too.
+  auto walk = [&](size_t first) -> const tinyxml2::XMLElement* {
+    const tinyxml2::XMLElement* cur = root;
+    for (size_t k = first; k < path.size() && cur; ++k) cur = childNamed(cur, path[k]);
     return cur;
   };
-  auto node = walk(0);
-  if (!node && path.size() > 1 && path[0] == root->name) node = walk(1);
+  const tinyxml2::XMLElement* node = walk(0);
+  if (!node && path.size() > 1 && localName(root) == path[0]) node = walk(1);
   if (!node) {
     return Status::invalidArgument("valueLocation " + quote(text) +
                                    " was not found in the XML response");
   }
-  if (!(*node)->children.empty()) return wrongValue("an element with children");
-  return quantityValue((*node)->text);
+  if (node->FirstChildElement()) return wrongValue("an element with children");
+  return quantityValue(node->GetText() ? node->GetText() : "");
 }
 
 // ---- YAML ----
