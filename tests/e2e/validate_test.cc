@@ -63,3 +63,25 @@ TEST_CASE("validate reads stdin and survives garbage") {
   CHECK(r.exitCode == 1);
   CHECK((r.out + r.err).find("/nonexistent/file.yaml") != std::string::npos);
 }
+
+TEST_CASE("validate compiles lua trigger scripts and reports the script's line") {
+  TempDir dir;
+  auto bad = dir.write("lua.yaml", R"(apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: scripted}
+spec:
+  scaleTargetRef: {name: web}
+  triggers:
+    - type: lua
+      metadata:
+        targetValue: "10"
+        script: |
+          function getMetric(ctx)
+            return 1 +
+          end
+)");
+  auto r = runCommand({updraftBinary(), "validate", bad});
+  INFO(r.out << r.err);
+  CHECK(r.exitCode == 1);
+  CHECK((r.out + r.err).find("script.lua:3:") != std::string::npos);
+}
