@@ -10,6 +10,7 @@
 #include <optional>
 #include <regex>
 
+#include "updraft/metadata.h"
 #include "updraft/quantity.h"
 
 namespace updraft::metrics_api {
@@ -29,12 +30,7 @@ std::string quote(std::string_view s) {
   return out + "\"";
 }
 
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\n\r\f\v";
-  size_t b = s.find_first_not_of(kSpace);
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
-}
+using metadata::trim;
 
 bool isDigits(std::string_view s) {
   if (s.empty()) return false;
