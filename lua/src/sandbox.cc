@@ -242,9 +242,20 @@ Status Sandbox::init() {
 
 size_t Sandbox::memoryUsed() const { return alloc_.used; }
 
+Sandbox& Sandbox::of(lua_State* L) { return *SandboxAccess::of(L); }
+
+Sandbox::IoScope::IoScope(Sandbox& sb) : sb_(sb), start_(std::chrono::steady_clock::now()) {}
+
+Sandbox::IoScope::~IoScope() {
+  sb_.deadline_ += std::chrono::steady_clock::now() - start_;
+  if (sb_.deadline_ > sb_.hardDeadline_) sb_.deadline_ = sb_.hardDeadline_;
+}
+
 Status Sandbox::protectedCall(int nargs, int nresults,
-                              std::chrono::steady_clock::time_point deadline) {
+                              std::chrono::steady_clock::time_point deadline,
+                              std::chrono::steady_clock::time_point hardDeadline) {
   deadline_ = deadline;
+  hardDeadline_ = hardDeadline;
   deadlineHit_ = false;
   lua_sethook(L_, deadlineHook, LUA_MASKCOUNT, kHookInstructions);
   const int rc = lua_pcall(L_, nargs, nresults, 0);
@@ -263,10 +274,10 @@ Status Sandbox::protectedCall(int nargs, int nresults,
   return Status::ok();
 }
 
-Status Sandbox::load(std::string_view source) {
+Status Sandbox::loadChunk(std::string_view chunk, const char* mode) {
   const int top = lua_gettop(L_);
-  const std::string chunk = "=" + options_.chunkName;
-  int rc = luaL_loadbufferx(L_, source.data(), source.size(), chunk.c_str(), "t");
+  const std::string name = "=" + options_.chunkName;
+  int rc = luaL_loadbufferx(L_, chunk.data(), chunk.size(), name.c_str(), mode);
   if (rc != 0) {
     std::string msg = errorMessage(L_);
     lua_settop(L_, top);
@@ -276,10 +287,36 @@ Status Sandbox::load(std::string_view source) {
   lua_getfield(L_, LUA_REGISTRYINDEX, kEnvKey);
   lua_setfenv(L_, -2);
   loading_ = true;
-  Status s = protectedCall(0, 0, std::chrono::steady_clock::now() + options_.callDeadline);
+  const auto until = std::chrono::steady_clock::now() + options_.callDeadline;
+  Status s = protectedCall(0, 0, until, until);
   loading_ = false;
   lua_settop(L_, top);
   return s;
+}
+
+Status Sandbox::load(std::string_view source) { return loadChunk(source, "t"); }
+
+Status Sandbox::loadCompiled(std::string_view bytecode) { return loadChunk(bytecode, "b"); }
+
+Result<std::string> Sandbox::compile(std::string_view source) {
+  const int top = lua_gettop(L_);
+  const std::string name = "=" + options_.chunkName;
+  int rc = luaL_loadbufferx(L_, source.data(), source.size(), name.c_str(), "t");
+  if (rc != 0) {
+    std::string msg = errorMessage(L_);
+    lua_settop(L_, top);
+    if (rc == LUA_ERRMEM) return Status::scriptError(msg);
+    return Status::invalidArgument(msg);
+  }
+  std::string out;
+  auto writer = [](lua_State*, const void* p, size_t n, void* ud) -> int {
+    static_cast<std::string*>(ud)->append(static_cast<const char*>(p), n);
+    return 0;
+  };
+  rc = lua_dump(L_, writer, &out);
+  lua_settop(L_, top);
+  if (rc != 0) return Status::internal("lua: cannot dump the compiled chunk");
+  return out;
 }
 
 Result<std::vector<std::string>> Sandbox::run(std::string_view source) {
@@ -294,8 +331,8 @@ Result<std::vector<std::string>> Sandbox::run(std::string_view source) {
   }
   lua_getfield(L_, LUA_REGISTRYINDEX, kEnvKey);
   lua_setfenv(L_, -2);
-  Status s =
-      protectedCall(0, LUA_MULTRET, std::chrono::steady_clock::now() + options_.callDeadline);
+  const auto until = std::chrono::steady_clock::now() + options_.callDeadline;
+  Status s = protectedCall(0, LUA_MULTRET, until, until);
   if (!s.isOk()) {
     lua_settop(L_, top);
     return s;
@@ -344,12 +381,16 @@ Status Sandbox::call(const std::string& name, const std::function<int(lua_State*
                      const std::function<Status(lua_State*, int)>& readResults,
                      std::optional<std::chrono::steady_clock::time_point> deadline) {
   auto until = std::chrono::steady_clock::now() + options_.callDeadline;
-  if (deadline && *deadline < until) until = *deadline;
+  auto hard = until;
+  if (deadline) {
+    hard = *deadline;
+    if (*deadline < until) until = *deadline;
+  }
   const int top = lua_gettop(L_);
   CallFrame frame{&name, &pushArgs, &readResults, Status::ok()};
   lua_pushcfunction(L_, callTrampoline);
   lua_pushlightuserdata(L_, &frame);
-  Status s = protectedCall(1, 0, until);
+  Status s = protectedCall(1, 0, until, hard);
   lua_settop(L_, top);
   UPDRAFT_RETURN_IF_ERROR(s);
   return frame.result;

@@ -54,6 +54,14 @@ class Sandbox {
   // error or limit is a ScriptError.
   Status load(std::string_view source);
 
+  // Like load() for a chunk this process compiled itself with compile() (trusted bytecode, never
+  // user-supplied: scripts cannot load bytecode). Errors carry the chunk name given to compile().
+  Status loadCompiled(std::string_view bytecode);
+
+  // Compiles `source` (text only) without running it and returns its bytecode with debug info
+  // (so error messages keep "<chunkName>:<line>:"). A syntax error is InvalidArgument.
+  Result<std::string> compile(std::string_view source);
+
   // Compiles and runs `source` with read-only globals; returns its results converted with
   // tostring rules ("nil", "true", numbers as Lua prints them, type names for tables/functions).
   // Mostly for tests and diagnostics.
@@ -70,6 +78,27 @@ class Sandbox {
               const std::function<Status(lua_State*, int)>& readResults,
               std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
+  // The sandbox running in `L` (any Lua state made by Sandbox::create), for host functions.
+  static Sandbox& of(lua_State* L);
+
+  // Host functions doing blocking I/O hold an IoScope: the time spent inside does not count
+  // against the script's callDeadline budget (a slow server is bounded by the I/O's own timeout
+  // and the caller's hard deadline instead).
+  class IoScope {
+   public:
+    explicit IoScope(Sandbox& sb);
+    ~IoScope();
+    IoScope(const IoScope&) = delete;
+    IoScope& operator=(const IoScope&) = delete;
+
+   private:
+    Sandbox& sb_;
+    std::chrono::steady_clock::time_point start_;
+  };
+  // The deadline given to the running call() (the poll's), or now + callDeadline for load/run.
+  // I/O started by a host function must end by then.
+  std::chrono::steady_clock::time_point hardDeadline() const { return hardDeadline_; }
+
   // Bytes currently allocated by the state.
   size_t memoryUsed() const;
   const SandboxOptions& options() const { return options_; }
@@ -79,7 +108,9 @@ class Sandbox {
   explicit Sandbox(const SandboxOptions& options);
   Status init();
   // Runs the function on top of the stack (with `nargs` args above it) under the deadline.
-  Status protectedCall(int nargs, int nresults, std::chrono::steady_clock::time_point deadline);
+  Status protectedCall(int nargs, int nresults, std::chrono::steady_clock::time_point deadline,
+                       std::chrono::steady_clock::time_point hardDeadline);
+  Status loadChunk(std::string_view chunk, const char* mode);
 
   struct Alloc {
     size_t used = 0;
@@ -89,7 +120,8 @@ class Sandbox {
   Alloc alloc_;
   lua_State* L_ = nullptr;
   bool loading_ = false;
-  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::steady_clock::time_point deadline_{};      // the script's budget, moved by IoScope
+  std::chrono::steady_clock::time_point hardDeadline_{};  // never moved
   bool deadlineHit_ = false;
 
   friend struct SandboxAccess;
