@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "json_bridge.h"
 #include "updraft/lua/sandbox.h"
 
 namespace updraft::lua {
@@ -203,15 +204,23 @@ int timeNow(lua_State* L) {
   return 1;
 }
 
-int logInfo(lua_State* L) {
-  spdlog::info("lua: {}", checkString(L, 1));
+// Log lines carry the sandbox's tag (the object and trigger using the script) so a script shared
+// by many objects still says whose poll wrote the line.
+int logAt(lua_State* L, spdlog::level::level_enum level) {
+  {
+    const std::string msg = checkString(L, 1);
+    const std::string& tag = Sandbox::of(L).options().logTag;
+    if (tag.empty()) {
+      spdlog::log(level, "lua: {}", msg);
+    } else {
+      spdlog::log(level, "lua {}: {}", tag, msg);
+    }
+  }
   return 0;
 }
 
-int logWarn(lua_State* L) {
-  spdlog::warn("lua: {}", checkString(L, 1));
-  return 0;
-}
+int logInfo(lua_State* L) { return logAt(L, spdlog::level::info); }
+int logWarn(lua_State* L) { return logAt(L, spdlog::level::warn); }
 
 int base64Encode(lua_State* L) {
   const std::string in = checkString(L, 1);
@@ -322,6 +331,12 @@ void setFunctions(lua_State* L, const char* table, const luaL_Reg* fns) {
 }
 
 }  // namespace
+
+bool luaToJson(lua_State* L, int idx, nlohmann::json& out, std::string& err) {
+  return toJson(L, idx, 0, out, err);
+}
+
+void pushJsonValue(lua_State* L, const nlohmann::json& j) { pushJson(L, j, 0); }
 
 void openHostApi(lua_State* L) {
   static const luaL_Reg kJson[] = {

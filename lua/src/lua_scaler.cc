@@ -1,27 +1,38 @@
-// The `lua` trigger: an inline script whose global getMetric(ctx) returns the metric.
+// The `lua` trigger: a script whose global getMetric(ctx) returns the metric.
 //
 //   triggers:
 //   - type: lua
 //     metadata:
 //       targetValue: "10"
 //       activationTargetValue: "0"     # optional
-//       script: |
-//         local polls = 0                -- top-level locals persist across polls
-//         function getMetric(ctx)        -- globals may be defined only by the top level
-//           polls = polls + 1
-//           ctx.state.last = ctx.metadata.queue   -- ctx.state persists too
-//           return 5, true               -- value [, active]
-//         end
+//       scriptFile: queue.lua          # or scriptConfigMap: <name> (+ scriptKey), or script: |
+//       queue: orders                  # every other key reaches the script as ctx.metadata
 //
-// parse() compiles and runs the top level once in a sandbox (so `updraft validate` reports syntax
-// errors with their line and a missing getMetric). Each live scaler has its own sandbox, loaded
-// once; getMetric(ctx) is called on every poll with ctx = {name, metadata (every trigger metadata
-// key except script), auth (authParams), state (a table kept across polls)}.
+//   -- queue.lua
+//   local polls = 0                    -- top-level locals persist across polls of this trigger
+//   function getMetric(ctx)            -- globals may be defined only by the top level
+//     polls = polls + 1
+//     ctx.state.last = ctx.metadata.queue   -- ctx.state persists too (and across reloads)
+//     return 5, true                   -- value [, active]
+//   end
+//
+// parse() resolves the source through the ScriptStore (lua/script_store.h): the text is compiled
+// and checked once per content (so `updraft validate` reports syntax errors with their line, and a
+// missing getMetric). Each live scaler loads the shared bytecode into its own sandbox; before
+// every poll it compares the script's generation and, when a new checked version arrived (file or
+// ConfigMap changed), switches to it, carrying ctx.state over when it is JSON-encodable.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <lua.hpp>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
+#include "json_bridge.h"
 #include "updraft/lua/sandbox.h"
+#include "updraft/lua/script_store.h"
 #include "updraft/metadata.h"
 #include "updraft/scaler.h"
 
@@ -29,10 +40,12 @@ namespace updraft {
 namespace {
 
 constexpr const char* kStateKey = "updraft.lua_scaler.state";
+constexpr const char* kDefaultScriptKey = "script.lua";
 
 struct LuaSettings {
-  std::string source;
-  std::string name;
+  std::shared_ptr<lua::ScriptHandle> script;
+  std::string name;    // trigger name, or "script"
+  std::string logTag;  // "ScaledObject default/orders trigger queue"
   double activation = 0;
   StringMap metadata;
   StringMap auth;
@@ -46,14 +59,59 @@ void pushStringMap(lua_State* L, const StringMap& m) {
   }
 }
 
+// Builds a sandbox running `script` (its top level runs now, in this state).
+Result<std::unique_ptr<lua::Sandbox>> instantiate(const lua::CompiledScript& script,
+                                                  const std::string& logTag) {
+  lua::SandboxOptions options;
+  options.chunkName = script.chunkName;
+  options.logTag = logTag;
+  auto sb = lua::Sandbox::create(options);
+  if (!sb.isOk()) return sb.status();
+  UPDRAFT_RETURN_IF_ERROR((*sb)->loadCompiled(script.bytecode));
+  return std::move(*sb);
+}
+
+// Copies ctx.state from one sandbox to another through JSON (plain data only).
+Status carryState(lua::Sandbox& from, lua::Sandbox& to) {
+  nlohmann::json state;
+  std::string err;
+  bool present = false;
+  UPDRAFT_RETURN_IF_ERROR(from.withStack([&](lua_State* L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, kStateKey);
+    present = !lua_isnil(L, -1);
+    if (present && !lua::luaToJson(L, -1, state, err)) present = false;
+  }));
+  if (!err.empty()) return Status::invalidArgument("ctx.state is not plain data: " + err);
+  if (!present) return Status::ok();
+  return to.withStack([&](lua_State* L) {
+    lua::pushJsonValue(L, state);
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, kStateKey);
+  });
+}
+
 class LuaScaler final : public Scaler {
  public:
-  LuaScaler(std::shared_ptr<const LuaSettings> settings, std::unique_ptr<lua::Sandbox> sandbox)
-      : settings_(std::move(settings)), sandbox_(std::move(sandbox)) {}
+  explicit LuaScaler(std::shared_ptr<const LuaSettings> settings)
+      : settings_(std::move(settings)) {}
+
+  // Loads the script's current version (nothing yet for a ConfigMap not delivered).
+  Status init() { return switchIfChanged(); }
 
   Result<MetricsAndActivity> getMetricsAndActivity(const std::string& metricName,
                                                    TimePoint deadline) override {
+    std::lock_guard lock(mutex_);  // the operator's metrics API may call beside the poll loop
     const LuaSettings& s = *settings_;
+    Status switched = switchIfChanged();
+    if (!sandbox_) {
+      std::string why = s.script->error();
+      if (why.empty()) why = switched.message();
+      return Status::unavailable(
+          fmt::format("lua trigger {}: no script version loaded: {}", s.name, why));
+    }
     auto left = deadline - std::chrono::system_clock::now();
     auto until = std::chrono::steady_clock::now() +
                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
@@ -104,8 +162,35 @@ class LuaScaler final : public Scaler {
   }
 
  private:
+  // Switches to the script's newest checked version, if it changed since the last call.
+  Status switchIfChanged() {
+    const LuaSettings& s = *settings_;
+    const uint64_t generation = s.script->generation();
+    if (generation == generation_) return Status::ok();
+    auto script = s.script->current();
+    if (!script) return Status::unavailable(s.script->error());
+    generation_ = generation;  // a version that fails here is not retried on every poll
+    auto next = instantiate(*script, s.logTag);
+    if (!next.isOk()) {
+      spdlog::error("lua {}: cannot start {} version {}: {}{}", s.logTag, s.script->name(),
+                    script->shortHash(), next.status().message(),
+                    sandbox_ ? "; the previous version keeps running" : "");
+      return next.status();
+    }
+    if (sandbox_) {
+      Status carried = carryState(*sandbox_, **next);
+      spdlog::info("lua {}: now running {} version {}{}", s.logTag, s.script->name(),
+                   script->shortHash(),
+                   carried.isOk() ? "" : "; ctx.state starts empty: " + carried.message());
+    }
+    sandbox_ = std::move(*next);
+    return Status::ok();
+  }
+
   std::shared_ptr<const LuaSettings> settings_;
+  std::mutex mutex_;
   std::unique_ptr<lua::Sandbox> sandbox_;
+  uint64_t generation_ = 0;
 };
 
 class LuaDefinition final : public ScalerDefinition {
@@ -116,12 +201,13 @@ class LuaDefinition final : public ScalerDefinition {
   std::vector<MetricSpec> metricSpecs() const override { return {spec_}; }
   double activationThreshold() const override { return settings_->activation; }
   Result<std::unique_ptr<Scaler>> createScaler(const ScalerContext& /*context*/) const override {
-    auto sandbox = lua::Sandbox::create();
-    if (!sandbox.isOk()) return sandbox.status();
-    Status s = (*sandbox)->load(settings_->source);
-    if (!s.isOk()) return s.withContext("lua trigger " + settings_->name);
-    return std::unique_ptr<Scaler>(
-        std::make_unique<LuaScaler>(settings_, std::move(sandbox.value())));
+    auto scaler = std::make_unique<LuaScaler>(settings_);
+    Status s = scaler->init();
+    // No version yet (a ConfigMap not delivered) is not fatal: polls report it until one comes.
+    if (!s.isOk() && settings_->script->current()) {
+      return s.withContext("lua trigger " + settings_->name);
+    }
+    return std::unique_ptr<Scaler>(std::move(scaler));
   }
 
  private:
@@ -135,32 +221,51 @@ class LuaScalerFactory final : public ScalerFactory {
 
   Result<std::unique_ptr<ScalerDefinition>> parse(const ScalerConfig& config) const override {
     MetadataReader r(config);
-    auto source = r.string("script");
+    auto inlineSource = r.string("script", {.optional = true});
+    auto file = r.string("scriptFile", {.optional = true});
+    auto configMap = r.string("scriptConfigMap", {.optional = true});
+    auto key = r.string("scriptKey", {.defaultValue = kDefaultScriptKey});
     auto target = r.float64("targetValue");
     auto activation = r.float64("activationTargetValue", {.defaultValue = "0"});
     auto metricType = externalMetricTargetType(config);
     if (!metricType.isOk()) r.addError(metricType.status().message());
-    if (source) {
-      auto sandbox = lua::Sandbox::create();
-      if (!sandbox.isOk()) {
-        r.addError("script", sandbox.status().message());
-      } else {
-        Status s = (*sandbox)->load(*source);
-        if (!s.isOk()) {
-          r.addError("script", s.message());
-        } else if (!(*sandbox)->hasFunction("getMetric")) {
-          r.addError("script", "must define a global function getMetric(ctx)");
-        }
-      }
+
+    const int sources = !!inlineSource + !!file + !!configMap;
+    std::shared_ptr<lua::ScriptHandle> handle;
+    const std::set<std::string> required = {"getMetric"};
+    if (sources != 1) {
+      r.addError("script", sources == 0
+                               ? "one of script, scriptFile or scriptConfigMap is required"
+                               : "give only one of script, scriptFile and scriptConfigMap");
+    } else if (inlineSource) {
+      auto h = lua::ScriptStore::global().openInline(*inlineSource, "script.lua", required);
+      if (h.isOk())
+        handle = *h;
+      else
+        r.addError("script", h.status().message());
+    } else if (file) {
+      auto h = lua::ScriptStore::global().openFile(*file, required);
+      if (h.isOk())
+        handle = *h;
+      else
+        r.addError("scriptFile", h.status().message());
+    } else {
+      handle = lua::ScriptStore::global().openConfigMap(config.scalableObjectNamespace, *configMap,
+                                                        key.value_or(kDefaultScriptKey), required);
     }
     UPDRAFT_RETURN_IF_ERROR(r.finish());
 
     auto settings = std::make_shared<LuaSettings>();
-    settings->source = *source;
+    settings->script = std::move(handle);
     settings->name = config.triggerName.empty() ? "script" : config.triggerName;
+    settings->logTag =
+        fmt::format("{} {}/{} trigger {}", config.scalableObjectType,
+                    config.scalableObjectNamespace, config.scalableObjectName, settings->name);
     settings->activation = activation.value_or(0);
     for (const auto& [k, v] : config.triggerMetadata) {
-      if (k != "script") settings->metadata[k] = v;
+      if (k != "script" && k != "scriptFile" && k != "scriptConfigMap" && k != "scriptKey") {
+        settings->metadata[k] = v;
+      }
     }
     settings->auth = config.authParams;
     MetricSpec spec = externalMetricSpec(config, "lua-" + settings->name, *metricType, *target);

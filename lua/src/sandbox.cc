@@ -366,6 +366,24 @@ Result<std::vector<std::string>> Sandbox::run(std::string_view source) {
   return out;
 }
 
+std::vector<std::string> Sandbox::globalFunctions() {
+  std::vector<std::string> out;
+  Status s = protect(L_, [&](lua_State* L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, kGlobalsKey);
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TFUNCTION) {
+        out.emplace_back(lua_tostring(L, -2));
+      }
+      lua_pop(L, 1);
+    }
+  });
+  if (!s.isOk()) out.clear();
+  return out;
+}
+
+Status Sandbox::withStack(const std::function<void(lua_State*)>& fn) { return protect(L_, fn); }
+
 bool Sandbox::hasFunction(const std::string& name) {
   bool found = false;
   Status s = protect(L_, [&](lua_State* L) {

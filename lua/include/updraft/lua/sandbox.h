@@ -40,6 +40,8 @@ struct SandboxOptions {
   std::chrono::milliseconds callDeadline{100};
   // Name used in error messages ("script.lua:3: ...").
   std::string chunkName = "script.lua";
+  // Prefix of log.info/log.warn lines, e.g. "ScaledObject default/orders trigger queue".
+  std::string logTag;
 };
 
 class Sandbox {
@@ -69,6 +71,8 @@ class Sandbox {
 
   // True when the script defined a global function `name`.
   bool hasFunction(const std::string& name);
+  // Names of the global functions the script defined.
+  std::vector<std::string> globalFunctions();
 
   // Calls global function `name`. `pushArgs` pushes the arguments and returns how many;
   // `readResults` gets the number of results (all kept, LUA_MULTRET), which sit on top of the
@@ -98,6 +102,10 @@ class Sandbox {
   // The deadline given to the running call() (the poll's), or now + callDeadline for load/run.
   // I/O started by a host function must end by then.
   std::chrono::steady_clock::time_point hardDeadline() const { return hardDeadline_; }
+
+  // Runs `fn` in protected mode with no deadline, for host-side stack work only (never user
+  // code): a Lua error or a memory error in it becomes a ScriptError. Restores the stack top.
+  Status withStack(const std::function<void(lua_State*)>& fn);
 
   // Bytes currently allocated by the state.
   size_t memoryUsed() const;
