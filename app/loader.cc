@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "updraft/parse.h"
@@ -46,6 +47,30 @@ Result<std::string> readInput(const std::string& path, InputKind kind) {
   return data;
 }
 
+void resolveScriptPaths(Document& doc, const std::string& manifestPath) {
+  const std::filesystem::path base = manifestPath == "-"
+                                         ? std::filesystem::current_path()
+                                         : std::filesystem::absolute(manifestPath).parent_path();
+  auto resolve = [&](std::string& path) {
+    if (!path.empty() && std::filesystem::path(path).is_relative()) {
+      path = (base / path).lexically_normal().string();
+    }
+  };
+  auto resolveTriggers = [&](std::vector<ScaleTriggers>& triggers) {
+    for (auto& t : triggers) {
+      if (t.type != "lua") continue;
+      if (auto it = t.metadata.find("scriptFile"); it != t.metadata.end()) resolve(it->second);
+    }
+  };
+  if (auto* so = std::get_if<ScaledObject>(&doc.object)) {
+    resolveTriggers(so->spec.triggers);
+    auto& ann = so->metadata.annotations;
+    if (auto it = ann.find(annotations::kPolicyFile); it != ann.end()) resolve(it->second);
+  } else if (auto* sj = std::get_if<ScaledJob>(&doc.object)) {
+    resolveTriggers(sj->spec.triggers);
+  }
+}
+
 Result<LoadedObjects> loadObjects(const std::vector<std::string>& paths, std::ostream& err) {
   LoadedObjects out;
   int invalid = 0;
@@ -62,7 +87,8 @@ Result<LoadedObjects> loadObjects(const std::vector<std::string>& paths, std::os
       ++invalid;
       continue;
     }
-    for (const Document& doc : *docs) {
+    for (Document& doc : *docs) {
+      resolveScriptPaths(doc, path);
       ValidationReport report = validateDocument(doc);
       const std::string where = fmt::format("{}:{}: {}", path, doc.line, doc.displayName());
       for (const auto& p : report.warnings) err << where << ": warning: " << toString(p) << "\n";

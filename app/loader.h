@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "updraft/model.h"
+#include "updraft/parse.h"
 #include "updraft/status.h"
 
 namespace updraft::app {
@@ -19,6 +20,11 @@ inline constexpr uint64_t kMaxTraceBytes = uint64_t{1} << 30;  // 1 GiB
 // Reads a whole file ("-" = stdin), stopping as soon as the limit is passed (so an endless stream
 // cannot hang us). Errors name the file and why.
 Result<std::string> readInput(const std::string& path, InputKind kind = InputKind::kManifest);
+
+// Makes relative script paths in `doc` absolute against the directory of `manifestPath` (the lua
+// trigger's scriptFile, the policy-file annotation), so a manifest and its scripts move together.
+// Stdin ("-") resolves against the working directory.
+void resolveScriptPaths(Document& doc, const std::string& manifestPath);
 
 struct LoadedObjects {
   std::vector<ScaledObject> scaledObjects;

@@ -77,6 +77,16 @@ PrometheusMetrics::PrometheusMetrics(const std::string& version)
                        .Name("keda_internal_scale_loop_latency_seconds")
                        .Help("Total deviation (in seconds) between the expected execution time "
                              "and the actual execution time for the scaling loop.")
+                       .Register(*registry_)),
+      scriptReloads_(prometheus::BuildCounter()
+                         .Name("updraft_lua_script_reloads_total")
+                         .Help("Lua script versions offered by a file or ConfigMap, by result "
+                               "(success, or failure when the version was refused)")
+                         .Register(*registry_)),
+      scriptError_(prometheus::BuildGauge()
+                       .Name("updraft_lua_script_reload_error")
+                       .Help("1 while the newest version of a Lua script is refused (the previous "
+                             "one keeps running)")
                        .Register(*registry_)) {
   prometheus::BuildGauge()
       .Name("keda_build_info")
@@ -114,6 +124,11 @@ std::unique_ptr<ObjectMetrics> PrometheusMetrics::object(const std::string& ns,
                      : objectErrors_.Add({{"namespace", ns}, {"scaledObject", name}});
   auto& latency = loopLatency_.Add({{"namespace", ns}, {"type", type}, {"resource", name}});
   return std::make_unique<PromObjectMetrics>(paused, latency, errors);
+}
+
+void PrometheusMetrics::scriptReload(const std::string& script, bool ok) {
+  scriptReloads_.Add({{"script", script}, {"result", ok ? "success" : "failure"}}).Increment();
+  scriptError_.Add({{"script", script}}).Set(ok ? 0 : 1);
 }
 
 std::string PrometheusMetrics::render() const {

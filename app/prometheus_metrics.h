@@ -20,6 +20,9 @@ class PrometheusMetrics final : public MetricsSink {
   std::unique_ptr<TriggerMetrics> trigger(const ScalerMetricLabels& labels) override;
   std::unique_ptr<ObjectMetrics> object(const std::string& namespace_, const std::string& name,
                                         const std::string& type) override;
+  // A Lua script (re)load attempt: counts it and sets the script's error gauge (1 while its newest
+  // version is refused and an older one keeps running or none is loaded).
+  void scriptReload(const std::string& script, bool ok);
   // The text exposition format.
   std::string render() const;
 
@@ -33,6 +36,8 @@ class PrometheusMetrics final : public MetricsSink {
   prometheus::Family<prometheus::Counter>& jobErrors_;
   prometheus::Family<prometheus::Gauge>& paused_;
   prometheus::Family<prometheus::Gauge>& loopLatency_;
+  prometheus::Family<prometheus::Counter>& scriptReloads_;
+  prometheus::Family<prometheus::Gauge>& scriptError_;
 };
 
 }  // namespace updraft::app

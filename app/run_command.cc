@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "loader.h"
 #include "prometheus_metrics.h"
+#include "updraft/lua/script_store.h"
 #include "updraft/process_job_runner.h"
 #include "updraft/process_pool.h"
 #include "updraft/scaled_job_handler.h"
@@ -264,6 +265,30 @@ int runRun(const RunArgs& args) {
           so.metadata.namespace_, so.metadata.name, ref.name, it->second));
     }
   }
+  auto checkScriptSources = [&](const char* kind, const ObjectMeta& meta,
+                                const std::vector<ScaleTriggers>& triggers) {
+    for (size_t i = 0; i < triggers.size(); ++i) {
+      if (triggers[i].type == "lua" && triggers[i].metadata.count("scriptConfigMap")) {
+        problems.push_back(fmt::format(
+            "{} {}/{}: spec.triggers[{}].metadata.scriptConfigMap: ConfigMaps need a cluster "
+            "(updraft operator); use scriptFile with updraft run",
+            kind, meta.namespace_, meta.name, i));
+      }
+    }
+  };
+  for (const auto& so : loaded->scaledObjects) {
+    checkScriptSources("ScaledObject", so.metadata, so.spec.triggers);
+    if (so.metadata.annotations.count(annotations::kPolicyConfigMap)) {
+      problems.push_back(fmt::format(
+          "ScaledObject {}/{}: metadata.annotations[\"{}\"]: ConfigMaps need a cluster (updraft "
+          "operator); use {} with updraft run",
+          so.metadata.namespace_, so.metadata.name, annotations::kPolicyConfigMap,
+          annotations::kPolicyFile));
+    }
+  }
+  for (const auto& sj : loaded->scaledJobs) {
+    checkScriptSources("ScaledJob", sj.metadata, sj.spec.triggers);
+  }
   if (!problems.empty()) {
     for (const auto& p : problems) std::cerr << "error: " << p << "\n";
     std::cerr << "updraft run: nothing was started\n";
@@ -279,6 +304,13 @@ int runRun(const RunArgs& args) {
 
   LogEvents events(log);
   PrometheusMetrics metrics(kVersion);
+  // Script reloads (files edited while running) show in /metrics; the store logs them itself.
+  const int reloadListener = lua::ScriptStore::global().addListener(
+      [&metrics](const lua::ReloadEvent& e) { metrics.scriptReload(e.script, e.ok); });
+  struct ListenerGuard {
+    int id;
+    ~ListenerGuard() { lua::ScriptStore::global().removeListener(id); }
+  } reloadGuard{reloadListener};
   LocalAuthResolver auth(loaded->auths, args.secretsDir);
   const StringMap baseEnv = processEnvironment();
   const Clock& clock = SystemClock::instance();

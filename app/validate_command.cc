@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "loader.h"
 #include "updraft/parse.h"
 #include "updraft/validate.h"
 
@@ -102,7 +103,8 @@ bool validateInput(const std::string& path, std::ostream& out, std::ostream& err
     return false;
   }
   bool allValid = true;
-  for (const Document& doc : *docs) {
+  for (Document& doc : *docs) {
+    resolveScriptPaths(doc, name);
     ValidationReport report = validateDocument(doc);
     out << name << ":" << doc.line << ": " << (doc.kind.empty() ? "object" : doc.kind) << " "
         << doc.displayName() << ": " << (report.ok() ? "valid" : "invalid") << "\n";

@@ -34,6 +34,11 @@ inline constexpr const char* kTransferHpaOwnership = "scaledobject.keda.sh/trans
 inline constexpr const char* kHpaOwnershipValidation = "validations.keda.sh/hpa-ownership";
 inline constexpr const char* kHpaExcludedLabels = "scaledobject.keda.sh/hpa-excluded-labels";
 inline constexpr const char* kJobExcludedLabels = "scaledjob.keda.sh/job-excluded-labels";
+// Updraft's own: a Lua scaling policy for targets the engine scales itself (docs/lua.md). One of
+// inline source, a file (relative to the manifest's directory) or "<configmap>/<key>".
+inline constexpr const char* kPolicy = "updraft.dev/policy";
+inline constexpr const char* kPolicyFile = "updraft.dev/policy-file";
+inline constexpr const char* kPolicyConfigMap = "updraft.dev/policy-configmap";
 }  // namespace annotations
 
 struct ObjectMeta {
