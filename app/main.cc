@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> validateFiles;
   auto* validate = cli.add_subcommand(
-      "validate", "Check KEDA objects (YAML or JSON, multi-document); exit 1 if any is invalid");
+      "validate",
+      "Check KEDA objects (YAML or JSON, multi-document) and Lua scripts (*.lua); exit 1 if any "
+      "is invalid");
   validate->add_option("files", validateFiles, "Files to check, or - for stdin")->required();
 
   updraft::app::SimulateArgs sim;

@@ -1,4 +1,5 @@
-// `updraft validate FILE... | -`: parses and validates every document of every file.
+// `updraft validate FILE... | -`: parses and validates every document of every file (and Lua
+// scripts, *.lua, on their own).
 //
 //   so.yaml:1: ScaledObject default/orders: valid
 //   so.yaml:24: ScaledObject default/payments: invalid
@@ -18,6 +19,7 @@
 
 #include "commands.h"
 #include "loader.h"
+#include "updraft/lua/script_store.h"
 #include "updraft/parse.h"
 #include "updraft/validate.h"
 
@@ -82,6 +84,26 @@ void printProblems(std::ostream& out, const char* label, const std::vector<Probl
   for (const Problem& p : problems) out << "  " << label << ": " << toString(p) << "\n";
 }
 
+// A Lua script on its own (`*.lua`): compiled, its top level run and its check() called in the
+// sandbox, as the engine does before using a version.
+bool validateLuaScript(const std::string& name, const std::string& text, std::ostream& out) {
+  const std::string chunk = std::filesystem::path(name).filename().string();
+  auto script = lua::ScriptCache::global().compile(text, chunk, {});
+  if (!script.isOk()) {
+    out << name << ": Lua script: invalid\n  error: " << script.status().message() << "\n";
+    return false;
+  }
+  std::string functions;
+  for (const auto& f : (*script)->functions) functions += (functions.empty() ? "" : ", ") + f;
+  out << name << ": Lua script: valid (defines " << (functions.empty() ? "no function" : functions)
+      << ")\n";
+  if (!(*script)->functions.count("getMetric") && !(*script)->functions.count("policy")) {
+    out << "  warning: defines neither getMetric(ctx) (a scaler) nor policy(ctx) (a scaling "
+           "policy)\n";
+  }
+  return true;
+}
+
 // Validates one input; returns true when all of its documents are valid.
 bool validateInput(const std::string& path, std::ostream& out, std::ostream& err) {
   const bool isStdin = path == "-";
@@ -96,6 +118,9 @@ bool validateInput(const std::string& path, std::ostream& out, std::ostream& err
     out << checkInputSize(name, exact ? input->knownSize : input->text.size(), !exact).message()
         << "\n";
     return false;
+  }
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0) {
+    return validateLuaScript(name, input->text, out);
   }
   auto docs = parseDocuments(input->text, name);
   if (!docs.isOk()) {
