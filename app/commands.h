@@ -20,6 +20,8 @@ struct SimulateArgs {
   double hpaSync = 15;
   double jobDuration = 60;
   std::string plotFile;
+  std::string policyFile;  // overrides the object's scaling policy annotations
+  std::string start;       // the clock at t=0: RFC 3339 time or epoch seconds; "" = the epoch
 };
 // `updraft simulate`: CSV on `out`, diagnostics on `err`.
 int runSimulate(const SimulateArgs& args, std::ostream& out, std::ostream& err);

@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   simulate->add_option("--plot", sim.plotFile, "Write an SVG chart to this file");
+  simulate->add_option("--policy", sim.policyFile,
+                       "Lua scaling policy file to use instead of the object's own");
+  simulate->add_option("--start", sim.start,
+                       "Clock at t=0, e.g. 2026-03-02T08:00:00+01:00 or epoch seconds "
+                       "(default: 1970-01-01T00:00:00Z)");
 
   updraft::app::RunArgs run;
   double duration = -1;

@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "loader.h"
 #include "prometheus_metrics.h"
+#include "updraft/lua/lua_policy.h"
 #include "updraft/lua/script_store.h"
 #include "updraft/process_job_runner.h"
 #include "updraft/process_pool.h"
@@ -224,6 +225,10 @@ std::pair<std::string, nlohmann::json> statusLine(Runner& r) {
   const bool active = st.active.status == ConditionStatus::kTrue;
   text += fmt::format(" | {} | {}", active ? "active" : "inactive", r.lastDecision);
   if (!r.lastHpa.empty()) text += " | HPA: " + r.lastHpa;
+  if (r.so && !r.so->policyError().empty()) {
+    text += " | policy error: " + r.so->policyError();
+    j["policyError"] = r.so->policyError();
+  }
   if (int t = r.timeouts.load()) text += fmt::format(" | {} poll timeouts", t);
   j["metrics"] = metrics;
   j["active"] = active;
@@ -276,6 +281,8 @@ int runRun(const RunArgs& args) {
       }
     }
   };
+  // Scaling policies (ProcessPools are targets the engine scales itself), by namespace/name.
+  std::map<std::string, std::shared_ptr<ScalingPolicy>> policies;
   for (const auto& so : loaded->scaledObjects) {
     checkScriptSources("ScaledObject", so.metadata, so.spec.triggers);
     if (so.metadata.annotations.count(annotations::kPolicyConfigMap)) {
@@ -284,6 +291,15 @@ int runRun(const RunArgs& args) {
           "operator); use {} with updraft run",
           so.metadata.namespace_, so.metadata.name, annotations::kPolicyConfigMap,
           annotations::kPolicyFile));
+    } else {
+      std::string path;
+      auto policy = lua::luaPolicyFor(so, &path);
+      if (policy.isOk()) {
+        policies[so.metadata.namespace_ + "/" + so.metadata.name] = *policy;
+      } else {
+        problems.push_back(fmt::format("ScaledObject {}/{}: {}: {}", so.metadata.namespace_,
+                                       so.metadata.name, path, policy.status().message()));
+      }
     }
   }
   for (const auto& sj : loaded->scaledJobs) {
@@ -357,6 +373,7 @@ int runRun(const RunArgs& args) {
     hopts.events = &events;
     hopts.metrics = &metrics;
     hopts.createdAt = now;
+    hopts.policy = policies[so.metadata.namespace_ + "/" + so.metadata.name];
     auto runner = std::make_shared<Runner>();
     auto handler = ScaledObjectHandler::create(so, std::move(*triggers), **pool, builder, hopts);
     if (!handler.isOk()) return fail(handler.status().message());
@@ -439,7 +456,7 @@ int runRun(const RunArgs& args) {
       hpa.run = [r](const PollContext& c) {
         std::lock_guard lock(r->mutex);
         HpaReport rep = r->so->hpaSync(c.scheduled, c.deadline);
-        if (rep.evaluated) {
+        if (rep.evaluated || rep.rescaled || !rep.policyError.empty()) {
           r->lastHpa = rep.rescaled ? fmt::format("{} -> {} ({})", rep.from, rep.to, rep.reason)
                                     : rep.reason;
         }

@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "loader.h"
+#include "updraft/lua/lua_policy.h"
 #include "updraft/lua/script_store.h"
 #include "updraft/parse.h"
 #include "updraft/validate.h"
@@ -131,6 +132,12 @@ bool validateInput(const std::string& path, std::ostream& out, std::ostream& err
   for (Document& doc : *docs) {
     resolveScriptPaths(doc, name);
     ValidationReport report = validateDocument(doc);
+    if (const auto* so = std::get_if<ScaledObject>(&doc.object)) {
+      // The scaling policy script, checked as `run` would load it (syntax, policy() defined).
+      std::string at;
+      auto policy = lua::luaPolicyFor(*so, &at);
+      if (!policy.isOk()) report.errors.push_back(Problem{at, policy.status().message()});
+    }
     out << name << ":" << doc.line << ": " << (doc.kind.empty() ? "object" : doc.kind) << " "
         << doc.displayName() << ": " << (report.ok() ? "valid" : "invalid") << "\n";
     printProblems(out, "error", report.errors);

@@ -5,7 +5,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates tzdata python3 clang-format
   libluajit2-5.1-dev libyaml-cpp-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev
   libfmt-dev catch2 librdkafka-dev libcpp-httplib-dev libcli11-dev libhowardhinnant-date-dev
-  libtinyxml2-dev prometheus
+  libtinyxml2-dev prometheus rabbitmq-server
   prometheus-cpp-dev libssl-dev
 )
 missing=()

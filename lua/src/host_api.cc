@@ -2,17 +2,24 @@
 //   json.encode(v) / json.decode(s)   nlohmann::json; null decodes to nil; an empty table encodes
 //                                     as {}; a table with keys 1..n only encodes as an array.
 //   time.now()                        wall-clock seconds since the epoch (float)
+//   time.parts(t [, tz])              {year, month, day, hour, min, sec, wday (1 = Sunday), yday,
+//                                     isdst} of epoch seconds t in IANA zone tz (default "UTC")
 //   log.info(msg) / log.warn(msg)     spdlog, prefixed "lua: "
 //   base64.encode(s) / base64.decode(s), hex.encode(s) / hex.decode(s)
 //   sha256(s [, raw]) / hmac_sha256(key, msg [, raw])   lowercase hex, or raw bytes when raw
+//   http.get / http.post / http.request   blocking HTTP(S) requests (http_api.cc)
 // Errors raise Lua errors (scripts may pcall them).
+#include <date/date.h>
+#include <date/tz.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -187,9 +194,64 @@ int jsonEncode(lua_State* L) {
   return 1;
 }
 
+// Container nesting and a count of values of a JSON text, without parsing it. json.decode checks
+// them first: nlohmann::json builds its document outside the state's memory cap (and its parser is
+// iterative, so 10^7 '[' would take ~0.5 GB before failing), so a document too deep, or with more
+// values than the state could hold once decoded, is refused before it is built.
+struct JsonShape {
+  int maxDepth = 0;
+  size_t values = 1;
+};
+
+JsonShape scanJson(const char* p, size_t n) {
+  JsonShape shape;
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    if (inString) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        inString = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        inString = true;
+        break;
+      case '[':
+      case '{':
+        shape.maxDepth = std::max(shape.maxDepth, ++depth);
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      case ',':
+        ++shape.values;
+        break;
+      default:
+        break;
+    }
+  }
+  return shape;
+}
+
 int jsonDecode(lua_State* L) {
-  const std::string text = checkString(L, 1);
-  auto j = std::make_unique<nlohmann::json>(nlohmann::json::parse(text, nullptr, false));
+  size_t n = 0;
+  const char* p = luaL_checklstring(L, 1, &n);
+  const JsonShape shape = scanJson(p, n);
+  if (shape.maxDepth > kMaxJsonDepth + 1) return luaL_error(L, "json.decode: nesting too deep");
+  const Sandbox& sb = Sandbox::of(L);
+  const size_t limit = sb.options().memoryLimitBytes;
+  const size_t left = limit > sb.memoryUsed() ? limit - sb.memoryUsed() : 0;
+  if (shape.values > left / 16) {
+    return luaL_error(L, "json.decode: not enough memory for a document of %d values",
+                      static_cast<int>(std::min<size_t>(shape.values, 2000000000)));
+  }
+  auto j = std::make_unique<nlohmann::json>(nlohmann::json::parse(p, p + n, nullptr, false));
   if (j->is_discarded()) {
     j.reset();
     return luaL_error(L, "json.decode: invalid JSON");
@@ -201,6 +263,65 @@ int jsonDecode(lua_State* L) {
 int timeNow(lua_State* L) {
   auto now = std::chrono::system_clock::now().time_since_epoch();
   lua_pushnumber(L, std::chrono::duration<double>(now).count());
+  return 1;
+}
+
+// time.parts(t [, tz]): calendar fields of epoch seconds `t` (floored to a second) in the IANA zone
+// `tz` (default UTC), with os.date("*t") names. Plain data only is alive when raising.
+int timeParts(lua_State* L) {
+  const double t = luaL_checknumber(L, 1);
+  size_t tzLen = 0;
+  const char* tz = luaL_optlstring(L, 2, "UTC", &tzLen);
+  struct Parts {
+    int year;
+    unsigned month, day, hour, min, sec, wday, yday;
+    bool isdst;
+  } p{};
+  char error[200] = {0};
+  {
+    // Years 1 to 9999.
+    constexpr double kMin = -62135596800.0, kMax = 253402300799.0;
+    if (!(t >= kMin && t <= kMax)) {
+      std::snprintf(error, sizeof error, "time.parts: time %g is out of range", t);
+    } else {
+      const date::time_zone* zone = nullptr;
+      try {
+        zone = date::locate_zone(std::string(tz, tzLen));
+      } catch (const std::exception&) {
+        std::snprintf(error, sizeof error, "time.parts: unknown time zone \"%.*s\"",
+                      static_cast<int>(std::min<size_t>(tzLen, 100)), tz);
+      }
+      if (zone) {
+        const date::sys_seconds utc{std::chrono::seconds{static_cast<int64_t>(std::floor(t))}};
+        const auto info = zone->get_info(utc);
+        const auto local = date::local_seconds{utc.time_since_epoch() + info.offset};
+        const auto days = date::floor<date::days>(local);
+        const date::year_month_day ymd{days};
+        const date::hh_mm_ss<std::chrono::seconds> tod{local - days};
+        const auto jan1 = date::local_days{ymd.year() / date::January / 1};
+        p.year = int(ymd.year());
+        p.month = unsigned(ymd.month());
+        p.day = unsigned(ymd.day());
+        p.hour = static_cast<unsigned>(tod.hours().count());
+        p.min = static_cast<unsigned>(tod.minutes().count());
+        p.sec = static_cast<unsigned>(tod.seconds().count());
+        p.wday = date::weekday{days}.c_encoding() + 1;
+        p.yday = static_cast<unsigned>((days - jan1).count()) + 1;
+        p.isdst = info.save != std::chrono::minutes{0};
+      }
+    }
+  }
+  if (error[0]) return luaL_error(L, "%s", error);
+  lua_createtable(L, 0, 9);
+  const std::pair<const char*, double> fields[] = {
+      {"year", p.year}, {"month", p.month}, {"day", p.day},   {"hour", p.hour},
+      {"min", p.min},   {"sec", p.sec},     {"wday", p.wday}, {"yday", p.yday}};
+  for (const auto& [name, v] : fields) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, name);
+  }
+  lua_pushboolean(L, p.isdst);
+  lua_setfield(L, -2, "isdst");
   return 1;
 }
 
@@ -338,10 +459,13 @@ bool luaToJson(lua_State* L, int idx, nlohmann::json& out, std::string& err) {
 
 void pushJsonValue(lua_State* L, const nlohmann::json& j) { pushJson(L, j, 0); }
 
+// The `http` table (http_api.cc).
+void openHttpApi(lua_State* L);
+
 void openHostApi(lua_State* L) {
   static const luaL_Reg kJson[] = {
       {"encode", jsonEncode}, {"decode", jsonDecode}, {nullptr, nullptr}};
-  static const luaL_Reg kTime[] = {{"now", timeNow}, {nullptr, nullptr}};
+  static const luaL_Reg kTime[] = {{"now", timeNow}, {"parts", timeParts}, {nullptr, nullptr}};
   static const luaL_Reg kLog[] = {{"info", logInfo}, {"warn", logWarn}, {nullptr, nullptr}};
   static const luaL_Reg kBase64[] = {
       {"encode", base64Encode}, {"decode", base64Decode}, {nullptr, nullptr}};
@@ -355,6 +479,7 @@ void openHostApi(lua_State* L) {
   lua_setfield(L, -2, "sha256");
   lua_pushcfunction(L, hmacSha256);
   lua_setfield(L, -2, "hmac_sha256");
+  openHttpApi(L);
 }
 
 }  // namespace updraft::lua

@@ -30,7 +30,7 @@
 #include <set>
 #include <string>
 
-#include "json_bridge.h"
+#include "script_instance.h"
 #include "updraft/lua/sandbox.h"
 #include "updraft/lua/script_store.h"
 #include "updraft/metadata.h"
@@ -59,54 +59,23 @@ void pushStringMap(lua_State* L, const StringMap& m) {
   }
 }
 
-// Builds a sandbox running `script` (its top level runs now, in this state).
-Result<std::unique_ptr<lua::Sandbox>> instantiate(const lua::CompiledScript& script,
-                                                  const std::string& logTag) {
-  lua::SandboxOptions options;
-  options.chunkName = script.chunkName;
-  options.logTag = logTag;
-  auto sb = lua::Sandbox::create(options);
-  if (!sb.isOk()) return sb.status();
-  UPDRAFT_RETURN_IF_ERROR((*sb)->loadCompiled(script.bytecode));
-  return std::move(*sb);
-}
-
-// Copies ctx.state from one sandbox to another through JSON (plain data only).
-Status carryState(lua::Sandbox& from, lua::Sandbox& to) {
-  nlohmann::json state;
-  std::string err;
-  bool present = false;
-  UPDRAFT_RETURN_IF_ERROR(from.withStack([&](lua_State* L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, kStateKey);
-    present = !lua_isnil(L, -1);
-    if (present && !lua::luaToJson(L, -1, state, err)) present = false;
-  }));
-  if (!err.empty()) return Status::invalidArgument("ctx.state is not plain data: " + err);
-  if (!present) return Status::ok();
-  return to.withStack([&](lua_State* L) {
-    lua::pushJsonValue(L, state);
-    if (!lua_istable(L, -1)) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, kStateKey);
-  });
-}
-
 class LuaScaler final : public Scaler {
  public:
   explicit LuaScaler(std::shared_ptr<const LuaSettings> settings)
-      : settings_(std::move(settings)) {}
+      : settings_(std::move(settings)),
+        instance_(settings_->script, settings_->logTag, kStateKey,
+                  /*allowIo=*/true) {}
 
   // Loads the script's current version (nothing yet for a ConfigMap not delivered).
-  Status init() { return switchIfChanged(); }
+  Status init() { return instance_.switchIfChanged(); }
 
   Result<MetricsAndActivity> getMetricsAndActivity(const std::string& metricName,
                                                    TimePoint deadline) override {
     std::lock_guard lock(mutex_);  // the operator's metrics API may call beside the poll loop
     const LuaSettings& s = *settings_;
-    Status switched = switchIfChanged();
-    if (!sandbox_) {
+    Status switched = instance_.switchIfChanged();
+    lua::Sandbox* sandbox = instance_.sandbox();
+    if (!sandbox) {
       std::string why = s.script->error();
       if (why.empty()) why = switched.message();
       return Status::unavailable(
@@ -125,13 +94,7 @@ class LuaScaler final : public Scaler {
       lua_setfield(L, -2, "metadata");
       pushStringMap(L, s.auth);
       lua_setfield(L, -2, "auth");
-      lua_getfield(L, LUA_REGISTRYINDEX, kStateKey);
-      if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, LUA_REGISTRYINDEX, kStateKey);
-      }
+      instance_.pushState(L);
       lua_setfield(L, -2, "state");
       return 1;
     };
@@ -153,7 +116,7 @@ class LuaScaler final : public Scaler {
       active = n == 2 ? lua_toboolean(L, 2) != 0 : value > s.activation;
       return Status::ok();
     };
-    Status st = sandbox_->call("getMetric", pushArgs, readResults, until);
+    Status st = sandbox->call("getMetric", pushArgs, readResults, until);
     if (!st.isOk()) return st.withContext("lua trigger " + s.name);
     MetricsAndActivity out;
     out.isActive = active;
@@ -162,35 +125,9 @@ class LuaScaler final : public Scaler {
   }
 
  private:
-  // Switches to the script's newest checked version, if it changed since the last call.
-  Status switchIfChanged() {
-    const LuaSettings& s = *settings_;
-    const uint64_t generation = s.script->generation();
-    if (generation == generation_) return Status::ok();
-    auto script = s.script->current();
-    if (!script) return Status::unavailable(s.script->error());
-    generation_ = generation;  // a version that fails here is not retried on every poll
-    auto next = instantiate(*script, s.logTag);
-    if (!next.isOk()) {
-      spdlog::error("lua {}: cannot start {} version {}: {}{}", s.logTag, s.script->name(),
-                    script->shortHash(), next.status().message(),
-                    sandbox_ ? "; the previous version keeps running" : "");
-      return next.status();
-    }
-    if (sandbox_) {
-      Status carried = carryState(*sandbox_, **next);
-      spdlog::info("lua {}: now running {} version {}{}", s.logTag, s.script->name(),
-                   script->shortHash(),
-                   carried.isOk() ? "" : "; ctx.state starts empty: " + carried.message());
-    }
-    sandbox_ = std::move(*next);
-    return Status::ok();
-  }
-
   std::shared_ptr<const LuaSettings> settings_;
   std::mutex mutex_;
-  std::unique_ptr<lua::Sandbox> sandbox_;
-  uint64_t generation_ = 0;
+  lua::ScriptInstance instance_;
 };
 
 class LuaDefinition final : public ScalerDefinition {

@@ -103,6 +103,7 @@ Result<std::shared_ptr<const CompiledScript>> ScriptCache::compile(
   ++compilations_;
   SandboxOptions options;
   options.chunkName = chunkName;
+  options.allowIo = false;  // checking a version never talks to the outside (validate, reloads)
   auto sb = Sandbox::create(options);
   if (!sb.isOk()) return sb.status();
   auto bytecode = (*sb)->compile(source);

@@ -1,10 +1,13 @@
 #include "e2e/cli_support.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,6 +223,29 @@ int countChildren(int pid) {
   }
   closedir(d);
   return count;
+}
+
+int freeLocalPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void replaceFile(const std::string& path, const std::string& text) {
+  {
+    std::ofstream f(path + ".new", std::ios::binary);
+    f << text;
+  }
+  std::filesystem::rename(path + ".new", path);
 }
 
 }  // namespace updraft::e2e

@@ -58,4 +58,10 @@ class Child {
 // Number of live processes whose parent is `pid`.
 int countChildren(int pid);
 
+// A port on 127.0.0.1 nobody listens on (bound to port 0, read, closed).
+int freeLocalPort();
+
+// Replaces `path` atomically (write + rename), as editors and kubelet's ConfigMap volumes do.
+void replaceFile(const std::string& path, const std::string& text);
+
 }  // namespace updraft::e2e

@@ -22,30 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int freeLocalPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Replaces `path` atomically (write + rename), as editors and kubelet's ConfigMap volumes do.
-void replaceFile(const std::string& path, const std::string& text) {
-  {
-    std::ofstream f(path + ".new", std::ios::binary);
-    f << text;
-  }
-  std::filesystem::rename(path + ".new", path);
-}
-
 // Waits for a status line whose first metric value is `value`.
 nlohmann::json waitForValue(Child& child, double value, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -45,22 +45,6 @@ class DepthServer {
   std::thread thread_;
 };
 
-// A port nobody listens on: bind a plain socket to port 0, read the port, close it.
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // Waits for a JSON status line of `object` whose replicas satisfy `pred`.
 nlohmann::json waitForReplicas(Child& child, const std::function<bool(int)>& pred,
                                std::chrono::milliseconds timeout) {
@@ -81,7 +65,7 @@ nlohmann::json waitForReplicas(Child& child, const std::function<bool(int)>& pre
 TEST_CASE("run scales a ProcessPool from zero by a metrics-api trigger and back to zero") {
   DepthServer source;
   TempDir dir;
-  const int listenPort = freePort();
+  const int listenPort = freeLocalPort();
   auto file = dir.write("run.yaml", R"(apiVersion: updraft.dev/v1alpha1
 kind: ProcessPool
 metadata:

@@ -335,3 +335,15 @@ TEST_CASE("script store: many objects poll one script at once from the scheduler
   }
   CHECK(polls > kObjects * 5);
 }
+
+TEST_CASE("script store: no http while a script loads or checks itself") {
+  // validate and reloads run the top level and check(): they must never reach the network.
+  auto atTop = ScalerRegistry::global().find("lua")->parse(
+      config({{"script", "local r = http.get('http://127.0.0.1:9/')\n" + returning(1)}}));
+  REQUIRE_FALSE(atTop.isOk());
+  CHECK(contains(atTop.status().message(), "not available while the script's top level runs"));
+  auto inCheck = ScalerRegistry::global().find("lua")->parse(config(
+      {{"script", returning(1) + "function check() http.get('http://127.0.0.1:9/') end\n"}}));
+  REQUIRE_FALSE(inCheck.isOk());
+  CHECK(contains(inCheck.status().message(), "http is available to scalers' getMetric only"));
+}

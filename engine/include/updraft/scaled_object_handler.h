@@ -7,6 +7,7 @@
 // Not thread-safe: the scheduler never runs two calls for one object at once.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "updraft/scale_target.h"
 #include "updraft/scaled_status.h"
 #include "updraft/scaler.h"
+#include "updraft/scaling_policy.h"
 #include "updraft/triggers.h"
 
 namespace updraft {
@@ -32,6 +34,8 @@ struct ScaledObjectHandlerOptions {
   EventSink* events = nullptr;          // optional
   MetricsSink* metrics = nullptr;       // optional
   TimePoint createdAt{};                // for initialCooldownPeriod
+  // Optional: has the final word on every replica change (scaling_policy.h).
+  std::shared_ptr<ScalingPolicy> policy;
 };
 
 // The latest value of one trigger metric, from the last poll.
@@ -62,8 +66,9 @@ struct HpaReport {
   bool evaluated = false;  // false when paused or the target is at 0 (HPA disabled)
   int32_t from = 0;
   int32_t to = 0;
-  bool rescaled = false;
+  bool rescaled = false;  // by the HPA's decision or by the policy
   std::string reason;
+  std::string policyError;  // the policy failed this sync (the HPA's proposal was used)
 };
 
 class ScaledObjectHandler {
@@ -89,6 +94,10 @@ class ScaledObjectHandler {
   const std::vector<TriggerReading>& readings() const { return readings_; }
   const std::string& key() const { return key_; }  // "ScaledObject/<ns>/<name>"
   const HpaReport& lastHpa() const { return lastHpa_; }
+  // The error of the policy's last call; empty when it succeeded or there is no policy.
+  const std::string& policyError() const { return policyError_; }
+  // The policy's history (empty without a policy), oldest first.
+  const std::deque<PolicySample>& policyHistory() const { return policyHistory_; }
 
  private:
   struct TriggerState;
@@ -98,6 +107,21 @@ class ScaledObjectHandler {
   std::optional<double> evaluateComposite(const std::vector<std::optional<double>>& values,
                                           std::string* error) const;
   void updatePauseCondition(const PauseState& pause);
+
+  // Asks the policy (when there is one) and returns the replicas to apply, clamped; records the
+  // decision in the history and the error in policyError_. `values` are the trigger values of this
+  // decision, one per reading.
+  struct PolicyOutcome {
+    bool consulted = false;
+    int32_t desired = 0;
+    std::string error;
+  };
+  PolicyOutcome consultPolicy(const char* source, TimePoint now, int32_t current, int32_t proposed,
+                              const std::vector<std::optional<double>>& values,
+                              const PauseState& pause);
+  // Sets the target's replicas and remembers the direction and time of the change.
+  Status applyReplicas(int32_t from, int32_t to, TimePoint now);
+  class PolicyTarget;
 
   ScaledObject object_;
   ScaleTarget& target_;
@@ -114,6 +138,13 @@ class ScaledObjectHandler {
   HpaCalculator hpa_;
   HpaReport lastHpa_;
   std::unique_ptr<ObjectMetrics> objectMetrics_;
+  std::deque<PolicySample> policyHistory_;
+  std::optional<TimePoint> lastScaleUp_;
+  std::optional<TimePoint> lastScaleDown_;
+  std::string policyError_;
+  std::string policyErrorSaid_;  // the last policy error logged, and when
+  std::optional<TimePoint> policyErrorSaidAt_;
+  bool policyRecoverySay_ = false;
 };
 
 }  // namespace updraft

@@ -1,18 +1,23 @@
 // `updraft simulate`: replays a trace through the real engine (ScaledObjectHandler /
 // ScaledJobHandler) on a virtual clock. The model (fixed contract, see README):
-//  - the object is created at t=0 with `initialReplicas` replicas;
+//  - the object is created at t=0 with `initialReplicas` replicas; t=0 is the instant `start`
+//    (the engine's clock, e.g. what a scaling policy sees as ctx.now);
 //  - KEDA's poll runs at t=0 and every pollingInterval; the HPA evaluates at t=0 and every
-//    hpaSyncSeconds while the target has replicas > 0; at equal times the poll runs first;
+//    hpaSyncSeconds while the target has replicas > 0 (with a scaling policy: at every sync, since
+//    the policy is asked at 0 replicas too; a row is printed when the HPA evaluated or the policy
+//    rescaled or failed); at equal times the poll runs first;
 //  - pods are ready as soon as they are requested; a ScaledJob's jobs run jobDurationSeconds.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "updraft/model.h"
+#include "updraft/scaling_policy.h"
 #include "updraft/status.h"
 #include "updraft/trace.h"
 
@@ -23,6 +28,9 @@ struct SimulationOptions {
   std::optional<double> untilSeconds;  // default: last trace time + 600
   double hpaSyncSeconds = 15;
   double jobDurationSeconds = 60;
+  TimePoint start{};  // the clock at t=0 (default: the Unix epoch)
+  // ScaledObjects: the object's scaling policy (scaling_policy.h), or null.
+  std::shared_ptr<ScalingPolicy> policy;
 };
 
 // One evaluation, as printed in the CSV.

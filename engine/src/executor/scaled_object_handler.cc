@@ -1,7 +1,9 @@
 #include "updraft/scaled_object_handler.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -49,7 +51,58 @@ double sumFor(const MetricsAndActivity& m, const std::string& metricName) {
   return sum;
 }
 
+// Holds the executor's events while the policy may still change what they announce.
+struct BufferedEvents final : EventSink {
+  void emit(const std::string& object, const Event& event) override {
+    events.emplace_back(object, event);
+  }
+  std::vector<std::pair<std::string, Event>> events;
+};
+
+std::string joinReason(const std::string& a, const std::string& b) {
+  return a.empty() ? b : a + "; " + b;
+}
+
 }  // namespace
+
+// The executor's scale requests (source "activation") pass through the policy: the executor
+// decides that and where to scale, the policy has the final word on the number.
+class ScaledObjectHandler::PolicyTarget final : public ScaleTarget {
+ public:
+  PolicyTarget(ScaledObjectHandler& handler, TimePoint now, const PauseState& pause)
+      : h_(handler), now_(now), pause_(pause) {}
+  std::string describe() const override { return h_.target_.describe(); }
+  Result<int32_t> currentReplicas() override { return h_.target_.currentReplicas(); }
+  Result<int32_t> readyReplicas() override { return h_.target_.readyReplicas(); }
+  Status setReplicas(int32_t replicas) override {
+    auto cur = h_.target_.currentReplicas();
+    if (!cur.isOk()) return cur.status();
+    from = *cur;
+    proposed = replicas;
+    std::vector<std::optional<double>> values;
+    values.reserve(h_.readings_.size());
+    for (const auto& r : h_.readings_) values.push_back(r.value);
+    outcome = h_.consultPolicy(kPolicySourceActivation, now_, from, proposed, values, pause_);
+    if (outcome.consulted && outcome.desired == from) {
+      held = true;  // nothing to write
+      return Status::ok();
+    }
+    Status s = h_.applyReplicas(from, outcome.desired, now_);
+    wrote = s.isOk();
+    return s;
+  }
+
+  PolicyOutcome outcome;
+  int32_t from = 0;
+  int32_t proposed = 0;
+  bool held = false;
+  bool wrote = false;
+
+ private:
+  ScaledObjectHandler& h_;
+  TimePoint now_;
+  const PauseState& pause_;
+};
 
 TriggerReading TriggerReading::of(const BuiltTrigger& t, const MetricSpec& spec) {
   TriggerReading r;
@@ -188,7 +241,7 @@ PollReport ScaledObjectHandler::poll(TimePoint now, TimePoint deadline) {
     if (pause.pausedReplicas) {
       auto cur = target_.currentReplicas();
       if (cur.isOk() && *cur != *pause.pausedReplicas) {
-        Status s = target_.setReplicas(*pause.pausedReplicas);
+        Status s = applyReplicas(*cur, *pause.pausedReplicas, now);
         report.outcome.scaled = s.isOk();
         report.outcome.from = *cur;
         report.outcome.to = *pause.pausedReplicas;
@@ -315,7 +368,38 @@ PollReport ScaledObjectHandler::poll(TimePoint now, TimePoint deadline) {
   req.now = now;
   req.createdAt = options_.createdAt;
   req.activeMetricNames = std::move(activeNames);
-  report.outcome = requestScale(req, target_, status_, options_.events, key_);
+  PolicyTarget scaleTarget(*this, now, pause);
+  BufferedEvents buffered;
+  report.outcome =
+      requestScale(req, scaleTarget, status_, options_.policy ? &buffered : options_.events, key_);
+  if (scaleTarget.outcome.consulted) {
+    const PolicyOutcome& po = scaleTarget.outcome;
+    ScaleOutcome& out = report.outcome;
+    if (!po.error.empty()) {
+      out.decision += fmt::format("; policy failed (using {}): {}", scaleTarget.proposed, po.error);
+    } else if (scaleTarget.held) {
+      out.decision += fmt::format("; policy holds {}", scaleTarget.from);
+    } else if (po.desired != scaleTarget.proposed) {
+      out.decision += fmt::format("; policy: {} instead of {}", po.desired, scaleTarget.proposed);
+    }
+    if (scaleTarget.held || scaleTarget.wrote) {
+      out.scaled = scaleTarget.wrote;
+      out.to = scaleTarget.wrote ? po.desired : scaleTarget.from;
+    }
+  }
+  for (auto& [object, event] : buffered.events) {
+    if (!options_.events) break;
+    const PolicyOutcome& po = scaleTarget.outcome;
+    if (po.consulted && (event.reason == "KEDAScaleTargetActivated" ||
+                         event.reason == "KEDAScaleTargetDeactivated")) {
+      if (scaleTarget.held) continue;  // nothing was scaled
+      if (po.desired != scaleTarget.proposed) {
+        event.message +=
+            fmt::format(" (scaling policy: {} instead of {})", po.desired, scaleTarget.proposed);
+      }
+    }
+    options_.events->emit(object, event);
+  }
   if (objectMetrics_) {
     objectMetrics_->loopLatency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - loopStart).count());
@@ -346,6 +430,7 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
 
   std::vector<HpaMetricInput> metrics;
   std::vector<std::optional<double>> formulaValues(formulaVariables_.size());
+  std::vector<std::optional<double>> policyValues(readings_.size());  // what this sync saw
   std::optional<double> firstFallbackValue;
   std::string compositeError;
   for (auto& tp : triggers_) {
@@ -359,6 +444,7 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
         auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
         if (r.isOk() && !r->metrics.empty()) {
           m.value = r->metrics.front().value;
+          policyValues[t.firstReading + s] = r->metrics.front().value;
         } else {
           m.value = r.isOk()
                         ? Status::unavailable("no resource usage available for " + spec.metricName)
@@ -397,6 +483,7 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
         }
       }
       if (t.formulaVariable >= 0 && s == 0) formulaValues[t.formulaVariable] = value;
+      if (error.empty()) policyValues[t.firstReading + s] = value;
       if (!error.empty() && composite && compositeError.empty()) compositeError = error;
       if (composite) continue;
       if (error.empty() && value) {
@@ -469,18 +556,130 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
       report.reason.replace(at, d.metricName.size(), d.metricName.substr(0, sel));
     }
   }
-  if (d.rescale) {
-    Status s = target_.setReplicas(d.desiredReplicas);
+  int32_t desired = d.rescale ? d.desiredReplicas : *cur;
+  if (options_.policy) {
+    // Asked at every sync: also when the HPA holds, and at 0 replicas where the HPA is disabled.
+    const int32_t proposed = desired;
+    PolicyOutcome po = consultPolicy(kPolicySourceHpa, now, *cur, proposed, policyValues, pause);
+    desired = po.desired;
+    if (!po.error.empty()) {
+      report.policyError = po.error;
+      report.reason = joinReason(report.reason,
+                                 fmt::format("policy failed (using {}): {}", proposed, po.error));
+    } else if (desired != proposed) {
+      report.reason =
+          joinReason(report.reason, fmt::format("policy: {} instead of {}", desired, proposed));
+    }
+  }
+  if (desired != *cur) {
+    Status s = applyReplicas(*cur, desired, now);
     if (s.isOk()) {
       report.rescaled = true;
-      report.to = d.desiredReplicas;
+      report.to = desired;
     } else {
-      hpa_.reportRescaleFailure(s);
+      if (d.rescale) hpa_.reportRescaleFailure(s);
       report.reason = "rescale failed: " + s.message();
     }
   }
   lastHpa_ = report;
   return report;
+}
+
+Status ScaledObjectHandler::applyReplicas(int32_t from, int32_t to, TimePoint now) {
+  Status s = target_.setReplicas(to);
+  if (s.isOk() && to > from) lastScaleUp_ = now;
+  if (s.isOk() && to < from) lastScaleDown_ = now;
+  return s;
+}
+
+ScaledObjectHandler::PolicyOutcome ScaledObjectHandler::consultPolicy(
+    const char* source, TimePoint now, int32_t current, int32_t proposed,
+    const std::vector<std::optional<double>>& values, const PauseState& pause) {
+  PolicyOutcome out;
+  out.desired = proposed;
+  if (!options_.policy) return out;
+  out.consulted = true;
+
+  while (!policyHistory_.empty() && (policyHistory_.size() >= kPolicyHistoryMaxSamples ||
+                                     policyHistory_.front().time < now - kPolicyHistoryWindow)) {
+    policyHistory_.pop_front();
+  }
+  PolicyInput in;
+  in.now = now;
+  in.currentReplicas = current;
+  in.minReplicas = object_.effectiveMinReplicaCount();
+  in.maxReplicas = object_.effectiveMaxReplicaCount();
+  in.proposed = proposed;
+  in.source = source;
+  in.active = status_.active.status == ConditionStatus::kTrue;
+  in.triggers.reserve(readings_.size());
+  for (size_t i = 0; i < readings_.size(); ++i) {
+    const TriggerReading& r = readings_[i];
+    PolicyTrigger t;
+    t.name = r.key;
+    // A trigger with several metrics: the first keeps the key, the others add the metric name.
+    if (i > 0 && readings_[i - 1].key == r.key) t.name = r.key + "/" + r.metricName;
+    t.type = r.type;
+    t.value = i < values.size() ? values[i] : std::nullopt;
+    t.target = r.target;
+    t.active = r.active;
+    in.triggers.push_back(std::move(t));
+  }
+  in.history = &policyHistory_;
+  in.lastScaleUp = lastScaleUp_;
+  in.lastScaleDown = lastScaleDown_;
+
+  Result<int32_t> r = options_.policy->desiredReplicas(in);
+  if (r.isOk()) {
+    const int32_t lo = std::min(in.minReplicas, proposed);
+    const int32_t hi = std::max(in.maxReplicas, lo);
+    int32_t d = std::clamp(*r, lo, hi);
+    // paused-scale-in/out: never further than the engine's own proposal in a paused direction.
+    if (pause.pausedScaleIn) d = std::max(d, std::min(current, proposed));
+    if (pause.pausedScaleOut) d = std::min(d, std::max(current, proposed));
+    out.desired = d;
+  } else {
+    out.error = r.status().message();
+    if (out.error.empty()) out.error = r.status().toString();
+  }
+  // Said once per distinct error (again after 10 minutes), and "works again" once after each
+  // failure that was said: a policy failing on and off does not flood the log.
+  std::optional<Event> event;
+  const std::string policyName = options_.policy->describe();
+  if (!out.error.empty()) {
+    if (out.error != policyErrorSaid_ || !policyErrorSaidAt_ ||
+        now - *policyErrorSaidAt_ >= Seconds(600)) {
+      event = Event{Event::Type::kWarning, "ScalingPolicyFailed",
+                    fmt::format("scaling policy {} failed; the engine's own decisions apply until "
+                                "it works: {}",
+                                policyName, out.error)};
+      policyErrorSaid_ = out.error;
+      policyErrorSaidAt_ = now;
+      policyRecoverySay_ = true;
+    }
+  } else if (policyRecoverySay_) {
+    event = Event{Event::Type::kNormal, "ScalingPolicyRecovered",
+                  fmt::format("scaling policy {} works again", policyName)};
+    policyRecoverySay_ = false;
+  }
+  if (event && options_.events) {
+    options_.events->emit(key_, *event);
+  } else if (event) {
+    spdlog::log(event->type == Event::Type::kWarning ? spdlog::level::warn : spdlog::level::info,
+                "{}: {}", key_, event->message);
+  }
+  policyError_ = out.error;
+
+  PolicySample sample;
+  sample.time = now;
+  sample.source = source;
+  sample.replicas = current;
+  sample.proposed = proposed;
+  sample.desired = out.desired;
+  sample.values.reserve(in.triggers.size());
+  for (const auto& t : in.triggers) sample.values.push_back(t.value);
+  policyHistory_.push_back(std::move(sample));
+  return out;
 }
 
 }  // namespace updraft

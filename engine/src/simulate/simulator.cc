@@ -15,7 +15,8 @@ namespace {
 // Virtual time: integer milliseconds from t=0, so cadences never drift.
 using VirtualMs = int64_t;
 
-TimePoint at(VirtualMs ms) { return TimePoint{} + Millis(ms); }
+// The clock at virtual time `ms` (t=0 is `start`).
+TimePoint at(VirtualMs ms, TimePoint start) { return start + Millis(ms); }
 double seconds(VirtualMs ms) { return static_cast<double>(ms) / 1000.0; }
 
 // Maps each trigger to its trace column (-1 = none).
@@ -190,7 +191,8 @@ Result<SimulationSummary> simulateScaledObject(const ScaledObject& object, const
         cursor, columnOf[t.index], t.definition->activationThreshold(), t.specs));
   };
   ScaledObjectHandlerOptions hopts;
-  hopts.createdAt = at(0);
+  hopts.createdAt = at(0, options.start);
+  hopts.policy = options.policy;
   auto handler = ScaledObjectHandler::create(object, *triggers, target, builder, hopts);
   if (!handler.isOk()) return handler.status();
 
@@ -209,15 +211,19 @@ Result<SimulationSummary> simulateScaledObject(const ScaledObject& object, const
     row.time = seconds(now);
     if (nextPoll <= nextHpa) {  // at equal times the poll runs first
       nextPoll += pollEvery;
-      PollReport r = (*handler)->poll(at(now), at(now) + pollTimeout);
+      PollReport r = (*handler)->poll(at(now, options.start), at(now, options.start) + pollTimeout);
       ++summary.polls;
       row.active = r.isActive;
       row.decision = r.outcome.decision;
       recordValues(summary, *columns, cursor, row.time, values);
     } else {
       nextHpa += hpaEvery;
-      if (target.replicas() == 0) continue;  // the HPA is disabled at 0 replicas
-      HpaReport r = (*handler)->hpaSync(at(now), at(now) + pollTimeout);
+      // The HPA is disabled at 0 replicas; a scaling policy is asked there too.
+      const bool atZero = target.replicas() == 0;
+      if (atZero && !options.policy) continue;
+      HpaReport r =
+          (*handler)->hpaSync(at(now, options.start), at(now, options.start) + pollTimeout);
+      if (atZero && !r.rescaled && r.policyError.empty()) continue;  // the policy held 0
       ++summary.hpaEvaluations;
       row.hpa = true;
       row.active = (*handler)->status().active.status == ConditionStatus::kTrue;
@@ -260,7 +266,8 @@ Result<SimulationSummary> simulateScaledJob(const ScaledJob& object, const Trace
   std::vector<std::optional<double>> values(triggers->size());
   for (now = 0; now <= until; now += pollEvery) {
     cursor.advanceTo(seconds(now));
-    JobPollReport r = (*handler)->poll(at(now), at(now) + Millis(5000));
+    JobPollReport r =
+        (*handler)->poll(at(now, options.start), at(now, options.start) + Millis(5000));
     ++summary.polls;
     SimulationRow row;
     row.time = seconds(now);

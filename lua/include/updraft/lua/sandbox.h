@@ -1,25 +1,32 @@
 // A sandboxed LuaJIT state for user scripts (one lua_State per compiled script instance).
 //
-// Isolation (see docs in lua/README.md):
+// Isolation (see the decision table in lua/README.md):
 // - The state is created with lua_newstate and a counting allocator that refuses allocations past
 //   SandboxOptions::memoryLimitBytes, so a memory bomb fails with "not enough memory" in this state
 //   only.
 // - The JIT engine is switched off right after creation (a count hook does not run inside compiled
-//   traces), and only base, table, string, math and bit are opened. No io, os, debug, ffi, jit,
-//   package, coroutine.
+//   traces). Scripts see base functions and copies of string, table, math, bit and coroutine (name
+//   by name). No io, os, debug, ffi, jit, package, load*, dofile, string.dump, collectgarbage,
+//   getfenv/setfenv, newproxy.
 // - A count hook checks a wall-clock deadline every kHookInstructions VM instructions; past it the
-//   running call fails with "script exceeded its deadline of <n> ms".
+//   running call fails with "script exceeded its deadline of <n> ms". The pattern functions (find,
+//   match, gmatch, gsub) are reimplemented to check it too (LuaJIT's matcher cannot be stopped).
+// - Library functions that call back into Lua (gsub, format, sort, resume, wrap) check a C-stack
+//   budget, so recursion through them is an error ("C stack overflow"), never a crash.
 // - User code is loaded only as text (luaL_loadbufferx mode "t") into a whitelisted environment.
 //   The top-level chunk given to load() may define globals (functions, tables); after it returns
 //   the globals are read-only and setting one raises "attempt to set global 'x'".
 // - Errors (script errors, limits) come back as StatusCode::kScriptError with Lua's message, e.g.
-//   "script.lua:3: attempt to perform arithmetic on a nil value".
+//   "script.lua:3: attempt to perform arithmetic on a nil value". A non-string error object gives
+//   its raw string field `message` if it has one, else "(error object is a <type> value)"; no
+//   script code (__tostring, __index) runs while an error becomes a message.
 //
 // A Sandbox is single-threaded: never use one from two threads at once.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -42,6 +49,10 @@ struct SandboxOptions {
   std::string chunkName = "script.lua";
   // Prefix of log.info/log.warn lines, e.g. "ScaledObject default/orders trigger queue".
   std::string logTag;
+  // Whether `http` may be called (scalers' getMetric only; never while the top level runs). Off
+  // for policies and formulas, which must decide from their inputs (and replay under simulate),
+  // and for the sandbox that checks a new version.
+  bool allowIo = true;
 };
 
 class Sandbox {
@@ -71,6 +82,8 @@ class Sandbox {
 
   // True when the script defined a global function `name`.
   bool hasFunction(const std::string& name);
+  // True while load()/loadCompiled() runs the script's top level.
+  bool loading() const { return loading_; }
   // Names of the global functions the script defined.
   std::vector<std::string> globalFunctions();
 
@@ -115,14 +128,23 @@ class Sandbox {
  private:
   explicit Sandbox(const SandboxOptions& options);
   Status init();
-  // Runs the function on top of the stack (with `nargs` args above it) under the deadline.
-  Status protectedCall(int nargs, int nresults, std::chrono::steady_clock::time_point deadline,
-                       std::chrono::steady_clock::time_point hardDeadline);
+  // Runs `body` in one lua_cpcall under the deadline hook and the C-stack budget; a Lua error
+  // becomes a ScriptError. Everything that may allocate in the state happens inside.
+  Status protectedRun(const std::function<void(lua_State*)>& body,
+                      std::chrono::steady_clock::time_point deadline,
+                      std::chrono::steady_clock::time_point hardDeadline);
   Status loadChunk(std::string_view chunk, const char* mode);
 
   struct Alloc {
     size_t used = 0;
     size_t limit = 0;
+    // True while script code runs. The host's own work around it (a call frame, arguments,
+    // results, error handling) may use a small reserve above `limit`, so a script that filled the
+    // state to the brim gets clean errors, and a host that frees its memory can recover.
+    bool script = false;
+    // True during the full collection after a failed call: the collector may need to allocate
+    // (a smaller string table) before it frees anything, so it is not capped.
+    bool collecting = false;
   };
   SandboxOptions options_;
   Alloc alloc_;
@@ -131,6 +153,7 @@ class Sandbox {
   std::chrono::steady_clock::time_point deadline_{};      // the script's budget, moved by IoScope
   std::chrono::steady_clock::time_point hardDeadline_{};  // never moved
   bool deadlineHit_ = false;
+  uintptr_t cStackFloor_ = 0;  // host C functions called by the script stay above it (0: none)
 
   friend struct SandboxAccess;
 };
