@@ -54,7 +54,8 @@ std::string Informer::keyOf(const nlohmann::json& object) {
   std::string ns = m.contains("namespace") && m["namespace"].is_string()
                        ? m["namespace"].get<std::string>()
                        : "";
-  std::string name = m.contains("name") && m["name"].is_string() ? m["name"].get<std::string>() : "";
+  std::string name =
+      m.contains("name") && m["name"].is_string() ? m["name"].get<std::string>() : "";
   return ns.empty() ? name : ns + "/" + name;
 }
 
@@ -143,8 +144,9 @@ bool Informer::relist() {
     auto r = client_.get(cont.empty() ? path : path + "&continue=" + queryEscape(cont));
     if (!r.isOk() || !r->ok()) {
       if (r.isOk() && r->code == 410) cont.clear();  // the continue token expired: start again
-      spdlog::warn("informer {}: list failed: {}", options_.resource,
-                   r.isOk() ? r->status("list " + options_.resource).message() : r.status().message());
+      spdlog::warn(
+          "informer {}: list failed: {}", options_.resource,
+          r.isOk() ? r->status("list " + options_.resource).message() : r.status().message());
       return false;
     }
     const auto& body = r->body;

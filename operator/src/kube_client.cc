@@ -306,7 +306,8 @@ Result<ApiResponse> KubeClient::stream(const std::string& path,
   }
   if (rc != CURLE_OK) {
     // The stream broke mid-way (connection reset, server gone): the caller re-watches.
-    return Status::unavailable(fmt::format("{}: watch interrupted: {}", what, curl_easy_strerror(rc)));
+    return Status::unavailable(
+        fmt::format("{}: watch interrupted: {}", what, curl_easy_strerror(rc)));
   }
   if (!state.pending.empty()) (void)onLine(state.pending);  // a last line without '\n'
   return out;

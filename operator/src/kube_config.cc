@@ -122,7 +122,8 @@ Result<KubeConfig> KubeConfig::inCluster(const std::string& root) {
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !port || !*host || !*port) {
     return Status::failedPrecondition(
-        "not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set");
+        "not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not "
+        "set");
   }
   KubeConfig c;
   std::string h = host;
@@ -141,7 +142,8 @@ Result<KubeConfig> KubeConfig::inCluster(const std::string& root) {
   return c;
 }
 
-Result<KubeConfig> KubeConfig::fromKubeconfig(const std::string& paths, const std::string& context) {
+Result<KubeConfig> KubeConfig::fromKubeconfig(const std::string& paths,
+                                              const std::string& context) {
   Merged m;
   std::stringstream list(paths);
   std::string path;
@@ -154,7 +156,8 @@ Result<KubeConfig> KubeConfig::fromKubeconfig(const std::string& paths, const st
   }
   if (files == 0) return Status::notFound("no kubeconfig file found in " + paths);
   const std::string ctxName = context.empty() ? m.currentContext : context;
-  if (ctxName.empty()) return Status::invalidArgument("kubeconfig: no current-context and none given");
+  if (ctxName.empty())
+    return Status::invalidArgument("kubeconfig: no current-context and none given");
   auto ctx = m.contexts.find(ctxName);
   if (ctx == m.contexts.end()) {
     return Status::notFound(fmt::format("kubeconfig: no context named \"{}\"", ctxName));
@@ -163,15 +166,16 @@ Result<KubeConfig> KubeConfig::fromKubeconfig(const std::string& paths, const st
   const std::string userName = str(ctx->second, "user");
   auto cluster = m.clusters.find(clusterName);
   if (cluster == m.clusters.end()) {
-    return Status::notFound(
-        fmt::format("kubeconfig: context \"{}\" names no known cluster \"{}\"", ctxName, clusterName));
+    return Status::notFound(fmt::format("kubeconfig: context \"{}\" names no known cluster \"{}\"",
+                                        ctxName, clusterName));
   }
   KubeConfig c;
   const YAML::Node& cl = cluster->second.first;
   c.server = str(cl, "server");
   while (!c.server.empty() && c.server.back() == '/') c.server.pop_back();
   if (c.server.empty()) {
-    return Status::invalidArgument(fmt::format("kubeconfig: cluster \"{}\" has no server", clusterName));
+    return Status::invalidArgument(
+        fmt::format("kubeconfig: cluster \"{}\" has no server", clusterName));
   }
   auto ca = pemFrom(cl, "certificate-authority", cluster->second.second);
   if (!ca.isOk()) return ca.status().withContext("kubeconfig cluster " + clusterName);

@@ -1,5 +1,7 @@
 // The Kubernetes client and informer against the Kubernetes API test server
 // (tools/kube-test-apiserver), over HTTPS with the kubeconfig it writes.
+#include "updraft/operator/kube_client.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,7 +18,6 @@
 #include <thread>
 
 #include "updraft/operator/informer.h"
-#include "updraft/operator/kube_client.h"
 
 using namespace updraft;
 using namespace updraft::kube;
@@ -37,8 +38,8 @@ class TestApiServer {
     if (pid_ == 0) {
       ::dup2(fds[1], 1);
       ::close(fds[0]);
-      const std::string bin =
-          std::string(UPDRAFT_BINARY_DIR) + "/tools/kube-test-apiserver/updraft-kube-test-apiserver";
+      const std::string bin = std::string(UPDRAFT_BINARY_DIR) +
+                              "/tools/kube-test-apiserver/updraft-kube-test-apiserver";
       ::execl(bin.c_str(), bin.c_str(), "--port", "0", "--cert-dir", dir_.c_str(), nullptr);
       ::_exit(127);
     }
@@ -154,9 +155,7 @@ TEST_CASE("kube client: 429 with Retry-After is retried; a rotated token file is
 
   // A token file whose content changes (the kubelet's projected token rotation).
   const std::string tokenFile = server.dir() + "/sa-token";
-  {
-    std::ofstream(tokenFile) << "not-the-token\n";
-  }
+  { std::ofstream(tokenFile) << "not-the-token\n"; }
   KubeConfig rotated = *config;
   const std::string good = rotated.token;
   rotated.token.clear();
@@ -166,9 +165,7 @@ TEST_CASE("kube client: 429 with Retry-After is retried; a rotated token file is
   REQUIRE(denied.isOk());
   CHECK(denied->code == 401);
   CHECK(denied->status("list").message().find("not-the-token") == std::string::npos);
-  {
-    std::ofstream(tokenFile) << good << "\n";
-  }
+  { std::ofstream(tokenFile) << good << "\n"; }
   auto allowed = sa.get(kConfigMaps);  // 401 with the cached token, re-read, 200
   REQUIRE(allowed.isOk());
   CHECK(allowed->code == 200);
@@ -203,7 +200,8 @@ TEST_CASE("informer: list, watch, and a relist after 410 that loses nothing") {
   };
   handlers.onUpdate = [&](const json&, const json& o) {
     std::lock_guard lock(mutex);
-    updates.insert(o["metadata"]["name"].get<std::string>() + "=" + o["data"]["k"].get<std::string>());
+    updates.insert(o["metadata"]["name"].get<std::string>() + "=" +
+                   o["data"]["k"].get<std::string>());
   };
   handlers.onDelete = [&](const json& o) {
     std::lock_guard lock(mutex);
@@ -232,9 +230,8 @@ TEST_CASE("informer: list, watch, and a relist after 410 that loses nothing") {
   REQUIRE(client.create(kConfigMaps, configMap("three", "0"))->ok());
   REQUIRE(client.patch(kConfigMaps + "/one", {{"data", {{"k", "1"}}}}, PatchType::kMerge)->ok());
   REQUIRE(client.remove(kConfigMaps + "/two")->ok());
-  CHECK(eventually([&] {
-    return adds.count("three") && updates.count("one=1") && deletes.count("two");
-  }));
+  CHECK(eventually(
+      [&] { return adds.count("three") && updates.count("one=1") && deletes.count("two"); }));
 
   // Expire the watch history and cut the stream; changes made meanwhile must still arrive
   // (through the relist), including a delete.

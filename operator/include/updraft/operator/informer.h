@@ -33,7 +33,8 @@ struct InformerOptions {
   std::string resource;       // plural: "scaledobjects", "configmaps", ...
   std::string namespace_;     // empty: all namespaces
   std::string labelSelector;  // optional
-  std::chrono::seconds minWatchTimeout{300};  // each watch asks for a random timeout in [min, 2*min)
+  std::chrono::seconds minWatchTimeout{
+      300};  // each watch asks for a random timeout in [min, 2*min)
   std::chrono::milliseconds initialBackoff{800};
   std::chrono::milliseconds maxBackoff{30000};
 };
@@ -78,7 +79,7 @@ class Informer {
 
  private:
   void run();
-  bool relist();                    // false on failure (backoff)
+  bool relist();  // false on failure (backoff)
   enum class WatchEnd { kClean, kExpired, kFailed };
   WatchEnd watchOnce();
   void applyEvent(const std::string& type, nlohmann::json object);

@@ -49,7 +49,8 @@ struct KubeConfig {
       const std::string& root = "/var/run/secrets/kubernetes.io/serviceaccount");
   // A kubeconfig file (or several joined by ':' as $KUBECONFIG, first definition wins); `context`
   // empty = current-context. Relative file paths resolve against the file's directory.
-  static Result<KubeConfig> fromKubeconfig(const std::string& paths, const std::string& context = {});
+  static Result<KubeConfig> fromKubeconfig(const std::string& paths,
+                                           const std::string& context = {});
   // `kubeconfig` when given, else $KUBECONFIG, else in-cluster when KUBERNETES_SERVICE_HOST is set,
   // else ~/.kube/config.
   static Result<KubeConfig> load(const std::string& kubeconfig, const std::string& context = {});
@@ -102,7 +103,8 @@ class KubeClient {
   // Streams a watch: calls `onLine` with each line of the answer until the server ends it,
   // `onLine` returns false, or stop() is called. An error answer (e.g. 410 on the request) comes
   // back as the ApiResponse (its body read whole); a normal end as code 200 with an empty body.
-  Result<ApiResponse> stream(const std::string& path, const std::function<bool(std::string_view)>& onLine);
+  Result<ApiResponse> stream(const std::string& path,
+                             const std::function<bool(std::string_view)>& onLine);
 
   // Ends every stream() in flight, now and later (shutdown).
   void stop();
