@@ -70,8 +70,10 @@ double suffixMultiplier(std::string_view suffix) {
 
 Result<double> parseQuantity(std::string_view s) {
   auto bad = [&] {
-    return Status::invalidArgument("\"" + std::string(s) +
-                                   "\" is not a valid quantity (e.g. 500m, 1.5, 256Mi, 2G)");
+    // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict for "lit" + string.
+    std::string message = "\"";
+    message.append(s).append("\" is not a valid quantity (e.g. 500m, 1.5, 256Mi, 2G)");
+    return Status::invalidArgument(std::move(message));
   };
   size_t i = 0;
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
