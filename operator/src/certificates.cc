@@ -26,6 +26,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "file_text.h"
+
 namespace updraft::kube {
 namespace {
 
@@ -52,11 +54,9 @@ constexpr const char* kTlsKey = "tls.key";
 std::string joinPath(const std::string& dir, const char* file) { return dir + "/" + file; }
 
 bool readFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = s.str();
+  auto text = readFileText(path);
+  if (!text) return false;
+  *out = std::move(*text);
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "file_text.h"
 
 namespace updraft::kube {
 namespace {
@@ -49,18 +50,6 @@ class TokenBucket {
   Clock::time_point last_ = Clock::now();
 };
 
-std::string readWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  if (in) s << in.rdbuf();
-  return s.str();
-}
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 int64_t mtimeOf(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return -1;
@@ -94,13 +83,14 @@ struct KubeClient::Impl {
     std::lock_guard lock(mutex);
     auto now = Clock::now();
     if (!c.tokenFile.empty() && (force || now - tokenReadAt >= kTokenRefresh)) {
-      if (std::string t = trimmed(readWhole(c.tokenFile)); !t.empty()) token = t;
+      if (std::string t = trimTrailing(readFileText(c.tokenFile).value_or("")); !t.empty())
+        token = t;
       tokenReadAt = now;
     }
     if (c.caPem.empty() && !c.caFile.empty()) {
       if (int64_t m = mtimeOf(c.caFile); m != caMtime) {
         caMtime = m;
-        if (std::string pem = readWhole(c.caFile); !pem.empty()) caPem = pem;
+        if (std::string pem = readFileText(c.caFile).value_or(""); !pem.empty()) caPem = pem;
       }
     }
   }

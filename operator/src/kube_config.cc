@@ -9,17 +9,16 @@
 #include <map>
 #include <sstream>
 
+#include "file_text.h"
 #include "updraft/operator/kube_client.h"
 
 namespace updraft::kube {
 namespace {
 
 Result<std::string> readFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::notFound(fmt::format("cannot read the {} {}", what, path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  auto text = readFileText(path);
+  if (!text) return Status::notFound(fmt::format("cannot read the {} {}", what, path));
+  return std::move(*text);
 }
 
 Result<std::string> base64Decode(std::string_view in, const std::string& field) {
@@ -41,11 +40,6 @@ Result<std::string> base64Decode(std::string_view in, const std::string& field) 
     }
   }
   return out;
-}
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
 }
 
 // One merged view of the kubeconfig files: the first file to define a name wins.
@@ -137,7 +131,7 @@ Result<KubeConfig> KubeConfig::inCluster(const std::string& root) {
     return Status::notFound("cannot read the cluster CA " + c.caFile);
   }
   if (auto ns = readFile(root + "/namespace", "namespace file"); ns.isOk()) {
-    c.namespace_ = trimmed(*ns);
+    c.namespace_ = trimTrailing(*ns);
   }
   return c;
 }

@@ -2,14 +2,9 @@
 // (tools/kube-test-apiserver), over HTTPS with the kubeconfig it writes.
 #include "updraft/operator/kube_client.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -17,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "kube_test_server/kube_support.h"
 #include "updraft/operator/informer.h"
 
 using namespace updraft;
@@ -26,44 +22,11 @@ using nlohmann::json;
 
 namespace {
 
-// The test API server as a child process, on a free port with its own certificates.
-class TestApiServer {
- public:
-  TestApiServer() {
-    char tmpl[] = "/tmp/updraft-kube-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      const std::string bin = std::string(UPDRAFT_BINARY_DIR) +
-                              "/tools/kube-test-apiserver/updraft-kube-test-apiserver";
-      ::execl(bin.c_str(), bin.c_str(), "--port", "0", "--cert-dir", dir_.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
-    char line[512];
-    REQUIRE(std::fgets(line, sizeof line, out) != nullptr);
-    std::string first = line;
-    REQUIRE(first.rfind("listening=", 0) == 0);
-    out_ = out;  // kept open so the server never gets SIGPIPE
-  }
-  ~TestApiServer() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    if (out_) std::fclose(out_);
-    std::filesystem::remove_all(dir_);
-  }
-  std::string kubeconfig() const { return dir_ + "/kubeconfig"; }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
+// The test API server in a temporary directory, removed afterwards.
+struct TestApiServer {
+  kubetest_test::TempDir dir;
+  kubetest_test::ServerProcess process{dir.path()};
+  std::string kubeconfig() const { return process.kubeconfig(); }
 };
 
 json configMap(const std::string& name, const std::string& value) {
@@ -154,7 +117,7 @@ TEST_CASE("kube client: 429 with Retry-After is retried; a rotated token file is
   CHECK(std::chrono::steady_clock::now() - start >= 2s);
 
   // A token file whose content changes (the kubelet's projected token rotation).
-  const std::string tokenFile = server.dir() + "/sa-token";
+  const std::string tokenFile = server.dir.path() + "/sa-token";
   { std::ofstream(tokenFile) << "not-the-token\n"; }
   KubeConfig rotated = *config;
   const std::string good = rotated.token;

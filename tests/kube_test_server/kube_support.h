@@ -1,5 +1,7 @@
-// Helpers for the tests of updraft-kube-test-apiserver: the server as a child process, a small
-// libcurl client for its REST API, and a watch stream read line by line.
+// Helpers for tests that need updraft-kube-test-apiserver: the server as a child process, a small
+// libcurl client for its REST API, and a watch stream read line by line. Built once as the
+// library updraft_kube_test_support (tests/CMakeLists.txt) for every test component using the
+// server.
 #pragma once
 
 #include <curl/curl.h>
@@ -41,6 +43,9 @@ class ServerProcess {
   ~ServerProcess();  // SIGTERM, then SIGKILL after 10 s
   const std::string& url() const { return url_; }
   std::string caFile() const { return certDir_ + "/ca.crt"; }
+  // The kubeconfig the server wrote (token context "updraft-test", client-certificate context
+  // "updraft-test-cert").
+  std::string kubeconfig() const { return certDir_ + "/kubeconfig"; }
   const std::string& certDir() const { return certDir_; }
   // SIGTERM and wait; returns the exit code (128+signal when killed).
   int stop();

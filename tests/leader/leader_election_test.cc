@@ -3,22 +3,18 @@
 // failover tests use a 3 s lease so a release and an expiry are clearly apart.
 #include "updraft/operator/leader_election.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <barrier>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "kube_test_server/kube_support.h"
 
 using namespace updraft;
 using namespace updraft::kube;
@@ -34,45 +30,16 @@ const char* const kAdminToken = "admin-token";
 // for each of two electors (so one elector can be cut off with PUT /_test/tokens).
 class TestApiServer {
  public:
-  TestApiServer() {
-    char tmpl[] = "/tmp/updraft-leader-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const std::string bin =
-        std::string(UPDRAFT_BINARY_DIR) + "/tools/kube-test-apiserver/updraft-kube-test-apiserver";
-    std::vector<std::string> args = {bin,       "--port",  "0",         "--cert-dir",
-                                     dir_,      "--token", kAdminToken, "--token",
-                                     "token-a", "--token", "token-b",   "--simulate-controllers",
-                                     "false"};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_ = ::fdopen(fds[0], "r");
-    char line[512];
-    REQUIRE(std::fgets(line, sizeof line, out_) != nullptr);
-    REQUIRE(std::string(line).rfind("listening=", 0) == 0);
-    auto config = KubeConfig::fromKubeconfig(dir_ + "/kubeconfig");
+  TestApiServer()
+      : process_(dir_.path(), {"--token", kAdminToken, "--token", "token-a", "--token", "token-b",
+                               "--simulate-controllers", "false"}) {
+    auto config = KubeConfig::fromKubeconfig(process_.kubeconfig());
     REQUIRE(config.isOk());
     config_ = *config;
     config_.token = kAdminToken;
     admin_ = std::make_unique<KubeClient>(config_);
   }
-  ~TestApiServer() {
-    admin_.reset();
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    if (out_) std::fclose(out_);
-    std::filesystem::remove_all(dir_);
-  }
+  ~TestApiServer() { admin_.reset(); }
   // The kubeconfig's connection with `token`.
   KubeConfig configWithToken(const std::string& token) const {
     KubeConfig c = config_;
@@ -128,9 +95,8 @@ class TestApiServer {
   }
 
  private:
-  std::string dir_;
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
+  kubetest_test::TempDir dir_;
+  kubetest_test::ServerProcess process_;
   KubeConfig config_;
   std::unique_ptr<KubeClient> admin_;
 };

@@ -4,8 +4,6 @@
 #pragma once
 
 #include <curl/curl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -18,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "kube_test_server/kube_support.h"
 #include "updraft/operator/certificates.h"
 #include "updraft/operator/metrics_api.h"
 
@@ -105,41 +104,11 @@ inline std::unique_ptr<kube::CertificateManager> localCertificates(std::string d
   return std::move(m).value();
 }
 
-// The Kubernetes API test server as a child process, on a free port with its own certificates.
-class TestApiServer {
- public:
-  TestApiServer() {
-    char tmpl[] = "/tmp/updraft-kube-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      const std::string bin = std::string(UPDRAFT_BINARY_DIR) +
-                              "/tools/kube-test-apiserver/updraft-kube-test-apiserver";
-      ::execl(bin.c_str(), bin.c_str(), "--port", "0", "--cert-dir", dir_.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_ = ::fdopen(fds[0], "r");
-    char line[512];
-    REQUIRE(std::fgets(line, sizeof line, out_) != nullptr);
-    REQUIRE(std::string(line).rfind("listening=", 0) == 0);
-  }
-  ~TestApiServer() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    if (out_) std::fclose(out_);
-    std::filesystem::remove_all(dir_);
-  }
-  std::string kubeconfig() const { return dir_ + "/kubeconfig"; }
-
- private:
-  std::string dir_;
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
+// The Kubernetes API test server in a temporary directory, removed afterwards.
+struct TestApiServer {
+  kubetest_test::TempDir dir;
+  kubetest_test::ServerProcess process{dir.path()};
+  std::string kubeconfig() const { return process.kubeconfig(); }
 };
 
 // One libcurl easy handle (one keep-alive connection), reporting per request whether a new
