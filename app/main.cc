@@ -1,5 +1,6 @@
 // updraft: an event-driven autoscaler that runs KEDA's objects.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
@@ -72,6 +73,88 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
 
+  updraft::app::OperatorArgs op;
+  auto envOr = [](const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+  };
+  op.watchNamespace = envOr("WATCH_NAMESPACE", "");
+  op.podNamespace = envOr("POD_NAMESPACE", "updraft");
+  op.identity = envOr("POD_NAME", "");
+  op.clusterObjectNamespace = envOr("KEDA_CLUSTER_OBJECT_NAMESPACE", "");
+  double opDuration = -1;
+  bool noControllers = false;
+  auto* opCmd = cli.add_subcommand(
+      "operator",
+      "Run in a cluster: controllers, external metrics API and admission webhooks in one process");
+  opCmd->add_option("--kubeconfig", op.kubeconfig,
+                    "Kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  opCmd->add_option("--context", op.context, "Kubeconfig context (default: current-context)");
+  opCmd->add_option("--namespace", op.watchNamespace,
+                    "Watch only this namespace (default: $WATCH_NAMESPACE, all)");
+  opCmd->add_option("--pod-namespace", op.podNamespace,
+                    "The operator's namespace: Lease, ClusterTriggerAuthentication secrets "
+                    "(default: $POD_NAMESPACE or updraft)");
+  opCmd->add_option("--cluster-object-namespace", op.clusterObjectNamespace,
+                    "Where ClusterTriggerAuthentication secrets are read "
+                    "(default: $KEDA_CLUSTER_OBJECT_NAMESPACE, else --pod-namespace)");
+  opCmd->add_option("--identity", op.identity,
+                    "Leader election identity (default: $POD_NAME, else hostname_pid)");
+  opCmd->add_option("--bind-address", op.bindAddress, "Address the servers listen on")
+      ->capture_default_str();
+  opCmd->add_option("--metrics-port", op.metricsPort, "External metrics API (HTTPS); 0 = off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  opCmd->add_option("--webhook-port", op.webhookPort, "Admission webhooks (HTTPS); 0 = off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  opCmd->add_option("--health-port", op.healthPort, "/healthz and /readyz (HTTP); 0 = off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  opCmd->add_option("--prometheus-port", op.prometheusPort, "Prometheus /metrics (HTTP); 0 = off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  opCmd->add_flag("--no-controllers", noControllers,
+                  "Serve the metrics API and webhooks only (no scaling, no writes)");
+  opCmd->add_flag("--leader-elect", op.leaderElect,
+                  "Elect a leader through a Lease; only the leader scales and writes");
+  opCmd->add_option("--lease-name", op.leaseName, "Lease name")->capture_default_str();
+  opCmd->add_option("--lease-duration", op.leaseDuration, "Seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  opCmd->add_option("--renew-deadline", op.renewDeadline, "Seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  opCmd->add_option("--retry-period", op.retryPeriod, "Seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  opCmd->add_option("--kube-api-qps", op.kubeApiQps, "Client-side rate limit (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  opCmd->add_option("--kube-api-burst", op.kubeApiBurst, "Client-side burst")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  opCmd
+      ->add_option("--cert-dir", op.certDir,
+                   "Serving certificates: mounted tls.crt/tls.key, else generated here")
+      ->capture_default_str();
+  opCmd->add_option("--apiservice-name", op.apiServiceName, "APIService whose caBundle is patched")
+      ->capture_default_str();
+  opCmd
+      ->add_option("--webhook-config-name", op.webhookConfigName,
+                   "ValidatingWebhookConfiguration whose caBundle is patched")
+      ->capture_default_str();
+  bool noCaPatching = false;
+  opCmd->add_flag("--no-ca-patching", noCaPatching, "Do not patch the caBundles");
+  opCmd->add_option("--log-level", op.logLevel, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  opCmd->add_option("--log-format", op.logFormat, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  opCmd->add_option("--duration", opDuration, "Stop after this many seconds")
+      ->check(CLI::PositiveNumber);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,6 +169,12 @@ int main(int argc, char** argv) {
   if (*runCmd) {
     if (duration > 0) run.duration = duration;
     return updraft::app::runRun(run);
+  }
+  if (*opCmd) {
+    if (opDuration > 0) op.duration = opDuration;
+    op.controllers = !noControllers;
+    op.patchCaBundles = !noCaPatching;
+    return updraft::app::runOperator(op);
   }
   return 2;
 }

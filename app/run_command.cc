@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "json_log.h"
 #include "loader.h"
 #include "prometheus_metrics.h"
 #include "updraft/lua/lua_policy.h"
@@ -37,30 +38,6 @@ namespace updraft::app {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-
-// spdlog formatter for --log-format json: one JSON object per line, message escaped.
-class JsonFormatter final : public spdlog::formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    nlohmann::json line = {{"time", isoTime(msg.time)},
-                           {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
-                                                 spdlog::level::to_string_view(msg.level).size())},
-                           {"msg", std::string(msg.payload.data(), msg.payload.size())}};
-    std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    dest.append(text.data(), text.data() + text.size());
-  }
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<JsonFormatter>();
-  }
-  static std::string isoTime(std::chrono::system_clock::time_point now) {
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    auto ms = std::chrono::duration_cast<Millis>(now.time_since_epoch()).count() % 1000;
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  }
-};
 
 // One line per message, text or JSON, on stdout. Thread-safe. It also becomes spdlog's default
 // logger, so the engine's own messages (process pools, job runners) share its format.

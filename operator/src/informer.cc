@@ -74,6 +74,24 @@ std::vector<nlohmann::json> Informer::list() const {
   return out;
 }
 
+std::vector<nlohmann::json> Informer::list(
+    const std::string& ns, const std::function<bool(const nlohmann::json&)>& keep) const {
+  std::lock_guard lock(mutex_);
+  std::vector<nlohmann::json> out;
+  // Keys are "<ns>/<name>", sorted: one namespace is one range.
+  auto it = ns.empty() ? cache_.begin() : cache_.lower_bound(ns + "/");
+  for (; it != cache_.end(); ++it) {
+    if (!ns.empty() && it->first.compare(0, ns.size() + 1, ns + "/") != 0) break;
+    if (!keep || keep(it->second)) out.push_back(it->second);
+  }
+  return out;
+}
+
+size_t Informer::size() const {
+  std::lock_guard lock(mutex_);
+  return cache_.size();
+}
+
 std::string Informer::resourceVersion() const {
   std::lock_guard lock(mutex_);
   return rv_;

@@ -788,6 +788,16 @@ struct MetricsApiServer::Impl {
     std::string_view path = req.path;
     if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const bool read = req.method == "GET" || req.method == "HEAD";
+    if (auto route = options.postRoutes.find(std::string(path));
+        route != options.postRoutes.end()) {
+      if (req.method != "POST") {
+        answerStatus(res, 405, "the server does not allow this method on the requested resource");
+        return;
+      }
+      auto [code, body] = route->second(req.body);
+      answer(res, code, body);
+      return;
+    }
     auto known = [&](auto&& serve) {
       if (!read) {
         answerStatus(res, 405, "the server does not allow this method on the requested resource");
@@ -925,7 +935,7 @@ Result<std::unique_ptr<MetricsApiServer>> MetricsApiServer::start(
   server.set_keep_alive_timeout(std::max<time_t>(1, o.keepAliveTimeout.count()));
   server.set_read_timeout(std::max<time_t>(1, o.readTimeout.count()), 0);
   server.set_write_timeout(std::max<time_t>(1, o.writeTimeout.count()), 0);
-  server.set_payload_max_length(64 * 1024);
+  server.set_payload_max_length(std::max<size_t>(1024, o.maxBodyBytes));
   server.set_pre_routing_handler(
       [raw](const httplib::Request& req, httplib::Response& res) { return raw->route(req, res); });
   server.set_logger(

@@ -36,6 +36,9 @@ struct ScaledObjectHandlerOptions {
   TimePoint createdAt{};                // for initialCooldownPeriod
   // Optional: has the final word on every replica change (scaling_policy.h).
   std::shared_ptr<ScalingPolicy> policy;
+  // The status stored so far (the operator's restart, a rebuilt handler): conditions,
+  // lastActiveTime (cooldown), originalReplicaCount and health carry on from it.
+  std::optional<ScalableStatus> initialStatus;
 };
 
 // The latest value of one trigger metric, from the last poll.
@@ -89,6 +92,12 @@ class ScaledObjectHandler {
   // with useCachedMetrics), apply fallback/modifiers, compute desired replicas, scale.
   HpaReport hpaSync(TimePoint now, TimePoint deadline);
 
+  // What the external metrics API answers for `metricName` (matched case-insensitively, as KEDA):
+  // the same fetch, useCachedMetrics, fallback and scalingModifiers as hpaSync, for that metric
+  // only. NotFound when no trigger serves it; Unavailable ("metric:<name> encountered error: ...")
+  // when the fetch failed and no fallback applies.
+  Result<double> externalMetricValue(const std::string& metricName, TimePoint deadline);
+
   const ScaledObject& object() const { return object_; }
   const ScalableStatus& status() const { return status_; }
   const std::vector<TriggerReading>& readings() const { return readings_; }
@@ -121,6 +130,12 @@ class ScaledObjectHandler {
                               const PauseState& pause);
   // Sets the target's replicas and remembers the direction and time of the change.
   Status applyReplicas(int32_t from, int32_t to, TimePoint now);
+  // The metrics an HPA sync sees (all of them, or only the external metric `only`), after
+  // useCachedMetrics, fallback and scalingModifiers. `policyValues` (optional) receives the
+  // values per reading. `current`/`ready` are the target's replicas (for fallback).
+  std::vector<HpaMetricInput> collectHpaMetrics(const std::string* only, int32_t current,
+                                                int32_t ready, TimePoint deadline,
+                                                std::vector<std::optional<double>>* policyValues);
   class PolicyTarget;
 
   ScaledObject object_;

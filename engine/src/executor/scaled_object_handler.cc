@@ -142,6 +142,13 @@ Result<std::unique_ptr<ScaledObjectHandler>> ScaledObjectHandler::create(
   std::unique_ptr<ScaledObjectHandler> h(
       new ScaledObjectHandler(std::move(object), target, std::move(builder), options));
   const ScaledObject& so = h->object_;
+  if (options.initialStatus) {
+    h->status_ = *options.initialStatus;
+    h->status_.externalMetricNames.clear();  // recomputed below from the current triggers
+    h->status_.resourceMetricNames.clear();
+    h->status_.compositeScalerName.clear();
+    h->options_.initialStatus.reset();  // not kept twice
+  }
   if (const ScalingModifiers* mods = so.scalingModifiers()) {
     for (const auto& t : triggers) {
       if (!t.trigger.name.empty() && !t.isResourceTrigger()) {
@@ -424,105 +431,9 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
   }
   report.from = report.to = *cur;
 
-  const Fallback* fallback = hasValidFallback(object_) ? &*object_.spec.fallback : nullptr;
-  const bool modifiersFallback = fallback && fallback->behavior == "scalingModifiers";
-  const bool composite = formula_ && modifiersTarget_ > 0;
-
-  std::vector<HpaMetricInput> metrics;
-  std::vector<std::optional<double>> formulaValues(formulaVariables_.size());
   std::vector<std::optional<double>> policyValues(readings_.size());  // what this sync saw
-  std::optional<double> firstFallbackValue;
-  std::string compositeError;
-  for (auto& tp : triggers_) {
-    TriggerState& t = *tp;
-    for (size_t s = 0; s < t.built.specs.size(); ++s) {
-      const MetricSpec& spec = t.built.specs[s];
-      TriggerReading& reading = readings_[t.firstReading + s];
-      HpaMetricInput m;
-      m.spec = spec;
-      if (spec.source != MetricSpec::Source::kExternal) {
-        auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
-        if (r.isOk() && !r->metrics.empty()) {
-          m.value = r->metrics.front().value;
-          policyValues[t.firstReading + s] = r->metrics.front().value;
-        } else {
-          m.value = r.isOk()
-                        ? Status::unavailable("no resource usage available for " + spec.metricName)
-                        : r.status();
-        }
-        metrics.push_back(std::move(m));
-        continue;
-      }
-      std::optional<double> value;
-      std::string error;
-      if (t.built.trigger.useCachedMetrics && (reading.value || !reading.error.empty())) {
-        // The last poll's raw result, treated exactly like a fetch (KEDA's metric cache): a
-        // value the poll replaced by fallback is served as the error it was.
-        error = reading.error;
-        if (error.empty()) value = reading.value;
-      } else {
-        auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
-        if (r.isOk()) {
-          value = sumFor(*r, spec.metricName);
-        } else {
-          error = r.status().message();
-        }
-      }
-      // Fallback counts every fetch, on this path as on the poll's.
-      if (error.empty()) {
-        recordMetricFetch(object_, status_, spec.metricName, true);
-      } else if (recordMetricFetch(object_, status_, spec.metricName, false) &&
-                 !modifiersFallback) {
-        auto v = fallbackMetricValue(spec, fallbackReplicas(*fallback, *cur), *ready);
-        if (v.isOk()) {
-          value = *v;
-          error.clear();
-          if (!firstFallbackValue) firstFallbackValue = *v;
-        } else {
-          error = v.status().message();
-        }
-      }
-      if (t.formulaVariable >= 0 && s == 0) formulaValues[t.formulaVariable] = value;
-      if (error.empty()) policyValues[t.firstReading + s] = value;
-      if (!error.empty() && composite && compositeError.empty()) compositeError = error;
-      if (composite) continue;
-      if (error.empty() && value) {
-        m.value = servedValue(*value);
-      } else {
-        m.value = Status::unavailable(error.empty() ? "no value" : error);
-      }
-      metrics.push_back(std::move(m));
-    }
-  }
-  if (composite) {
-    HpaMetricInput m;
-    m.spec.source = MetricSpec::Source::kExternal;
-    m.spec.metricName = "composite-metric";
-    m.spec.targetType = object_.spec.advanced->scalingModifiers.metricType == "Value"
-                            ? MetricTargetType::kValue
-                            : MetricTargetType::kAverageValue;
-    m.spec.target = modifiersTarget_;
-    std::optional<double> value;
-    if (firstFallbackValue) {
-      value = firstFallbackValue;
-    } else if (compositeError.empty() || modifiersFallback) {
-      std::string error;
-      value = evaluateComposite(formulaValues, &error);
-      if (!value && modifiersFallback && error.empty()) {
-        value = fallback->replicas * modifiersTarget_;
-      }
-      if (!error.empty()) compositeError = error;
-    }
-    if (value) {
-      m.value = servedValue(*value);
-    } else {
-      m.value =
-          Status::unavailable(compositeError.empty() ? "formula returned nil" : compositeError);
-    }
-    metrics.insert(metrics.begin(), std::move(m));
-  }
-  updateFallbackCondition(object_, status_, options_.events, key_);
-
+  std::vector<HpaMetricInput> metrics =
+      collectHpaMetrics(nullptr, *cur, *ready, deadline, &policyValues);
   // paused-scale-in/out become selectPolicy Disabled on the HPA's behavior (KEDA hpa.go).
   std::optional<HpaBehavior> behavior;
   if (const HpaBehavior* b = object_.hpaBehavior()) behavior = *b;
@@ -583,6 +494,133 @@ HpaReport ScaledObjectHandler::hpaSync(TimePoint now, TimePoint deadline) {
   }
   lastHpa_ = report;
   return report;
+}
+
+std::vector<HpaMetricInput> ScaledObjectHandler::collectHpaMetrics(
+    const std::string* only, int32_t current, int32_t ready, TimePoint deadline,
+    std::vector<std::optional<double>>* policyValues) {
+  const Fallback* fallback = hasValidFallback(object_) ? &*object_.spec.fallback : nullptr;
+  const bool modifiersFallback = fallback && fallback->behavior == "scalingModifiers";
+  const bool composite = formula_ && modifiersTarget_ > 0;
+
+  std::vector<HpaMetricInput> metrics;
+  std::vector<std::optional<double>> formulaValues(formulaVariables_.size());
+  std::optional<double> firstFallbackValue;
+  std::string compositeError;
+  for (auto& tp : triggers_) {
+    TriggerState& t = *tp;
+    for (size_t s = 0; s < t.built.specs.size(); ++s) {
+      const MetricSpec& spec = t.built.specs[s];
+      // The metrics API asks for one metric; a composite needs every external one.
+      if (only && (spec.source != MetricSpec::Source::kExternal ||
+                   (!composite && !equalsIgnoreCase(spec.metricName, *only)))) {
+        continue;
+      }
+      TriggerReading& reading = readings_[t.firstReading + s];
+      HpaMetricInput m;
+      m.spec = spec;
+      if (spec.source != MetricSpec::Source::kExternal) {
+        auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
+        if (r.isOk() && !r->metrics.empty()) {
+          m.value = r->metrics.front().value;
+          if (policyValues) (*policyValues)[t.firstReading + s] = r->metrics.front().value;
+        } else {
+          m.value = r.isOk()
+                        ? Status::unavailable("no resource usage available for " + spec.metricName)
+                        : r.status();
+        }
+        metrics.push_back(std::move(m));
+        continue;
+      }
+      std::optional<double> value;
+      std::string error;
+      if (t.built.trigger.useCachedMetrics && (reading.value || !reading.error.empty())) {
+        // The last poll's raw result, treated exactly like a fetch (KEDA's metric cache): a
+        // value the poll replaced by fallback is served as the error it was.
+        error = reading.error;
+        if (error.empty()) value = reading.value;
+      } else {
+        auto r = fetchWithRebuild(t.scaler, builder_, t.built, spec.metricName, deadline);
+        if (r.isOk()) {
+          value = sumFor(*r, spec.metricName);
+        } else {
+          error = r.status().message();
+        }
+      }
+      // Fallback counts every fetch, on this path as on the poll's.
+      if (error.empty()) {
+        recordMetricFetch(object_, status_, spec.metricName, true);
+      } else if (recordMetricFetch(object_, status_, spec.metricName, false) &&
+                 !modifiersFallback) {
+        auto v = fallbackMetricValue(spec, fallbackReplicas(*fallback, current), ready);
+        if (v.isOk()) {
+          value = *v;
+          error.clear();
+          if (!firstFallbackValue) firstFallbackValue = *v;
+        } else {
+          error = v.status().message();
+        }
+      }
+      if (t.formulaVariable >= 0 && s == 0) formulaValues[t.formulaVariable] = value;
+      if (error.empty() && policyValues) (*policyValues)[t.firstReading + s] = value;
+      if (!error.empty() && composite && compositeError.empty()) compositeError = error;
+      if (composite) continue;
+      if (error.empty() && value) {
+        m.value = servedValue(*value);
+      } else {
+        m.value = Status::unavailable(error.empty() ? "no value" : error);
+      }
+      metrics.push_back(std::move(m));
+    }
+  }
+  if (composite) {
+    HpaMetricInput m;
+    m.spec.source = MetricSpec::Source::kExternal;
+    m.spec.metricName = "composite-metric";
+    m.spec.targetType = object_.spec.advanced->scalingModifiers.metricType == "Value"
+                            ? MetricTargetType::kValue
+                            : MetricTargetType::kAverageValue;
+    m.spec.target = modifiersTarget_;
+    std::optional<double> value;
+    if (firstFallbackValue) {
+      value = firstFallbackValue;
+    } else if (compositeError.empty() || modifiersFallback) {
+      std::string error;
+      value = evaluateComposite(formulaValues, &error);
+      if (!value && modifiersFallback && error.empty()) {
+        value = fallback->replicas * modifiersTarget_;
+      }
+      if (!error.empty()) compositeError = error;
+    }
+    if (value) {
+      m.value = servedValue(*value);
+    } else {
+      m.value =
+          Status::unavailable(compositeError.empty() ? "formula returned nil" : compositeError);
+    }
+    metrics.insert(metrics.begin(), std::move(m));
+  }
+  updateFallbackCondition(object_, status_, options_.events, key_);
+  return metrics;
+}
+
+Result<double> ScaledObjectHandler::externalMetricValue(const std::string& metricName,
+                                                        TimePoint deadline) {
+  const bool composite = formula_ && modifiersTarget_ > 0;
+  if (composite && !equalsIgnoreCase(metricName, "composite-metric")) {
+    return Status::notFound("no matching metrics found for " + metricName);
+  }
+  auto cur = target_.currentReplicas();
+  auto ready = target_.readyReplicas();
+  std::vector<HpaMetricInput> metrics = collectHpaMetrics(
+      &metricName, cur.isOk() ? *cur : 0, ready.isOk() ? *ready : 0, deadline, nullptr);
+  if (metrics.empty()) return Status::notFound("no matching metrics found for " + metricName);
+  const HpaMetricInput& m = metrics.front();
+  if (!m.value.isOk()) {
+    return Status::unavailable(
+        fmt::format("metric:{} encountered error: {}", metricName, m.value.status().message()));
+  }
+  return *m.value;
 }
 
 Status ScaledObjectHandler::applyReplicas(int32_t from, int32_t to, TimePoint now) {

@@ -71,6 +71,10 @@ class Informer {
 
   std::optional<nlohmann::json> get(const std::string& ns, const std::string& name) const;
   std::vector<nlohmann::json> list() const;
+  // Copies of the objects in namespace `ns` ("" = all) for which `keep` (may be empty) is true.
+  std::vector<nlohmann::json> list(const std::string& ns,
+                                   const std::function<bool(const nlohmann::json&)>& keep) const;
+  size_t size() const;
   std::string resourceVersion() const;
   InformerStats stats() const;
 

@@ -130,6 +130,11 @@ struct MetricsApiServerOptions {
   bool closeStaleConnections = true;
   // Runs first on every thread the server starts (acceptor and workers): naming, CPU pinning.
   std::function<void()> onThreadStart;
+  // Extra POST endpoints by exact path (the admission webhooks share this HTTPS server code):
+  // the handler gets the body and returns the status code and a JSON answer.
+  using PostHandler = std::function<std::pair<int, std::string>(const std::string& body)>;
+  std::map<std::string, PostHandler> postRoutes;
+  size_t maxBodyBytes = 64 * 1024;  // requests with a larger body get 413
   const Clock* clock = nullptr;  // for deadlines and default timestamps; the system clock if null
 };
 
