@@ -18,6 +18,26 @@ std::string rvOf(const nlohmann::json& object) {
   return "";
 }
 
+// Cached objects are stored packed: MessagePack bytes in a json binary value take about an
+// eighth of the memory of the json tree (a 1.3 KB ScaledObject: 1.1 KB packed, 8.7 KiB as a
+// tree; the cache holds a ScaledObject, its Deployment and its HPA per object). Readers get a tree
+// decoded from a copy of the bytes, taken under the lock and decoded outside it.
+nlohmann::json pack(const nlohmann::json& object) {
+  std::vector<std::uint8_t> bytes = nlohmann::json::to_msgpack(object);
+  bytes.shrink_to_fit();
+  return nlohmann::json::binary(std::move(bytes));
+}
+
+nlohmann::json unpack(const nlohmann::json& packed) {
+  if (!packed.is_binary()) return packed;
+  return nlohmann::json::from_msgpack(packed.get_binary());
+}
+
+std::vector<std::uint8_t> bytesOf(const nlohmann::json& packed) {
+  return packed.is_binary() ? static_cast<const std::vector<std::uint8_t>&>(packed.get_binary())
+                            : nlohmann::json::to_msgpack(packed);
+}
+
 bool isExpired(const nlohmann::json& status) {
   return status.is_object() &&
          (status.value("code", 0) == 410 || status.value("reason", "") == "Expired" ||
@@ -60,29 +80,36 @@ std::string Informer::keyOf(const nlohmann::json& object) {
 }
 
 std::optional<nlohmann::json> Informer::get(const std::string& ns, const std::string& name) const {
-  std::lock_guard lock(mutex_);
-  auto it = cache_.find(ns.empty() ? name : ns + "/" + name);
-  if (it == cache_.end()) return std::nullopt;
-  return it->second;
+  std::vector<std::uint8_t> bytes;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = cache_.find(ns.empty() ? name : ns + "/" + name);
+    if (it == cache_.end()) return std::nullopt;
+    bytes = bytesOf(it->second);
+  }
+  return nlohmann::json::from_msgpack(bytes);
 }
 
-std::vector<nlohmann::json> Informer::list() const {
-  std::lock_guard lock(mutex_);
-  std::vector<nlohmann::json> out;
-  out.reserve(cache_.size());
-  for (const auto& [k, v] : cache_) out.push_back(v);
-  return out;
-}
+std::vector<nlohmann::json> Informer::list() const { return list("", nullptr); }
 
 std::vector<nlohmann::json> Informer::list(
     const std::string& ns, const std::function<bool(const nlohmann::json&)>& keep) const {
-  std::lock_guard lock(mutex_);
+  std::vector<std::vector<std::uint8_t>> packed;
+  {
+    std::lock_guard lock(mutex_);
+    // Keys are "<ns>/<name>", sorted: one namespace is one range.
+    auto it = ns.empty() ? cache_.begin() : cache_.lower_bound(ns + "/");
+    for (; it != cache_.end(); ++it) {
+      if (!ns.empty() && it->first.compare(0, ns.size() + 1, ns + "/") != 0) break;
+      packed.push_back(bytesOf(it->second));
+    }
+  }
   std::vector<nlohmann::json> out;
-  // Keys are "<ns>/<name>", sorted: one namespace is one range.
-  auto it = ns.empty() ? cache_.begin() : cache_.lower_bound(ns + "/");
-  for (; it != cache_.end(); ++it) {
-    if (!ns.empty() && it->first.compare(0, ns.size() + 1, ns + "/") != 0) break;
-    if (!keep || keep(it->second)) out.push_back(it->second);
+  out.reserve(packed.size());
+  for (auto& bytes : packed) {
+    nlohmann::json o = nlohmann::json::from_msgpack(bytes);
+    std::vector<std::uint8_t>().swap(bytes);
+    if (!keep || keep(o)) out.push_back(std::move(o));
   }
   return out;
 }
@@ -172,7 +199,7 @@ bool Informer::relist() {
       spdlog::warn("informer {}: list answer has no items array", options_.resource);
       return false;
     }
-    for (const auto& item : body["items"]) fresh[keyOf(item)] = item;
+    for (const auto& item : body["items"]) fresh[keyOf(item)] = pack(item);
     const auto& meta = body.value("metadata", nlohmann::json::object());
     rv = meta.value("resourceVersion", "");
     cont = meta.value("continue", "");
@@ -187,13 +214,14 @@ bool Informer::relist() {
     for (auto& [key, obj] : fresh) {
       auto it = cache_.find(key);
       if (it == cache_.end()) {
-        added.push_back(obj);
-      } else if (rvOf(it->second) != rvOf(obj)) {
-        updated.emplace_back(it->second, obj);
+        added.push_back(unpack(obj));
+      } else if (it->second != obj) {
+        nlohmann::json before = unpack(it->second), after = unpack(obj);
+        if (rvOf(before) != rvOf(after)) updated.emplace_back(std::move(before), std::move(after));
       }
     }
     for (auto& [key, obj] : cache_) {
-      if (!fresh.count(key)) deleted.push_back(obj);
+      if (!fresh.count(key)) deleted.push_back(unpack(obj));
     }
     cache_ = std::move(fresh);
     rv_ = rv;
@@ -285,11 +313,11 @@ void Informer::applyEvent(const std::string& type, nlohmann::json object) {
     std::lock_guard lock(mutex_);
     if (!rv.empty()) rv_ = rv;
     auto it = cache_.find(key);
-    if (it != cache_.end()) before = it->second;
+    if (it != cache_.end()) before = unpack(it->second);
     if (type == "DELETED") {
       cache_.erase(key);
     } else if (type == "ADDED" || type == "MODIFIED") {
-      cache_[key] = object;
+      cache_[key] = pack(object);
     } else {
       return;
     }

@@ -936,8 +936,15 @@ Result<std::unique_ptr<MetricsApiServer>> MetricsApiServer::start(
   server.set_read_timeout(std::max<time_t>(1, o.readTimeout.count()), 0);
   server.set_write_timeout(std::max<time_t>(1, o.writeTimeout.count()), 0);
   server.set_payload_max_length(std::max<size_t>(1024, o.maxBodyBytes));
-  server.set_pre_routing_handler(
-      [raw](const httplib::Request& req, httplib::Response& res) { return raw->route(req, res); });
+  // The pre-routing handler runs before httplib reads a request body, so a POST (the admission
+  // webhooks' AdmissionReviews) is left to the Post handler, which gets req.body filled.
+  server.set_pre_routing_handler([raw](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "POST") return httplib::Server::HandlerResponse::Unhandled;
+    return raw->route(req, res);
+  });
+  server.Post(".*", [raw](const httplib::Request& req, httplib::Response& res) {
+    (void)raw->route(req, res);
+  });
   server.set_logger(
       [raw](const httplib::Request& req, const httplib::Response&) { raw->written(req); });
 

@@ -247,7 +247,9 @@ Status ScaledJobController::reconcile(const std::string& key) {
   if (!e->runner) {
     KubeJobRunnerOptions ro;
     ro.version = ctx_.version;
-    ro.events = isLeader ? ctx_.events : nullptr;
+    // The runner only acts (and so emits) in the leader's polls and cleanups; a runner made while
+    // following must still report once this process leads.
+    ro.events = ctx_.events;
     e->runner = std::make_unique<KubeJobRunner>(*ctx_.client, *ctx_.cache, *raw, ro);
   } else {
     e->runner->update(*raw);

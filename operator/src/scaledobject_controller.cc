@@ -31,9 +31,13 @@ struct ScaledObjectController::Entry {
   std::unique_ptr<ScaledObjectHandler> handler;
   TaskId task = 0;
   StatusExtras extras;
-  nlohmann::json written;  // the status as last written or read
+  nlohmann::json written;  // the status as last written or read (MessagePack, see writeStatus)
   bool haveWritten = false;
   int32_t lastPaused = -1;  // for events on pause transitions: -1 unknown, 0 no, 1 yes
+  // The handler missed polls (built or kept while following): its state (lastActiveTime, the
+  // replicas it last saw) is older than the status the leader wrote meanwhile. Its polls are
+  // skipped, and the reconcile run on leading rebuilds it from the current status.
+  bool stale = false;
 };
 
 ScaledObjectController::ScaledObjectController(ControllerContext context)
@@ -155,7 +159,7 @@ struct SoReconciler {
   ScaledObjectController& c;
   const ControllerContext& ctx;
   ScaledObjectController::Entry& e;
-  const nlohmann::json& raw;
+  nlohmann::json raw;  // the object; after ensureFinalizerAndLabel, as that patch returned it
   std::string ns, name;
   bool leader;
 
@@ -169,15 +173,25 @@ struct SoReconciler {
   void writeStatus(const ScalableStatus& st) {
     if (!leader) return;
     nlohmann::json next = scaledObjectStatusJson(st, e.extras);
+    // e.written keeps the status as MessagePack bytes (a json binary value): an eighth of the
+    // memory of the json tree, and an unchanged status (most polls) is one byte comparison.
+    std::vector<std::uint8_t> bytes = nlohmann::json::to_msgpack(next);
+    auto keep = [&] {
+      bytes.shrink_to_fit();
+      e.written = nlohmann::json::binary(std::move(bytes));
+    };
     if (!e.haveWritten) {
-      e.written = raw.value("status", nlohmann::json::object());
+      e.written = nlohmann::json::binary(
+          nlohmann::json::to_msgpack(raw.value("status", nlohmann::json::object())));
       e.haveWritten = true;
     }
-    nlohmann::json diff = mergePatchDiff(e.written, next);
-    if (diff.empty()) return;
+    const auto& written = static_cast<const std::vector<std::uint8_t>&>(e.written.get_binary());
+    if (written == bytes) return;
+    nlohmann::json diff = mergePatchDiff(nlohmann::json::from_msgpack(written), next);
+    if (diff.empty()) return keep();
     auto r = ctx.client->patch(path() + "/status", {{"status", diff}}, PatchType::kMerge);
     if (r.isOk() && r->ok()) {
-      e.written = std::move(next);
+      keep();
       c.statusWrites_++;
     } else {
       spdlog::warn("ScaledObject {}: status not written: {}", e.key,
@@ -185,8 +199,10 @@ struct SoReconciler {
     }
   }
 
-  // KEDA: Ready False ScaledObjectCheckFailed, Active Unknown, a Warning event.
-  Status checkFailed(ScalableStatus st, const std::string& message) {
+  // KEDA: Ready False ScaledObjectCheckFailed, Active Unknown, a Warning event. A spec error waits
+  // for the object to change; `retry` (the target is missing: it may be created later) comes back
+  // with the work queue's backoff.
+  Status checkFailed(ScalableStatus st, const std::string& message, bool retry = false) {
     st.ready = {ConditionStatus::kFalse, "ScaledObjectCheckFailed", message};
     st.active = {ConditionStatus::kUnknown, "UnknownState", "ScaledObject check failed"};
     if (e.task) {
@@ -197,7 +213,7 @@ struct SoReconciler {
     e.fingerprint.clear();
     event(Event::Type::kWarning, "ScaledObjectCheckFailed", message);
     writeStatus(st);
-    return Status::ok();  // a bad object is not retried until it changes
+    return retry ? Status::unavailable(message) : Status::ok();
   }
 
   Status ensureFinalizerAndLabel() {
@@ -217,6 +233,9 @@ struct SoReconciler {
     auto r = ctx.client->patch(path(), {{"metadata", meta}}, PatchType::kMerge);
     if (!r.isOk()) return r.status();
     if (!r->ok()) return r->status("adding the finalizer and label to ScaledObject " + e.key);
+    // Go on with the object as written (KEDA's Update refreshes it in place): the HPA gets the
+    // name label and the handler's fingerprint the new labels now, not on the next reconcile.
+    if (r->body.is_object() && r->body.contains("metadata")) raw = std::move(r->body);
     return Status::ok();
   }
 
@@ -329,13 +348,16 @@ struct SoReconciler {
   }
 
   Status run() {
-    Document doc = parseObject(raw);
-    const ScaledObject* so = doc.scaledObject();
-    if (raw.contains("/metadata/deletionTimestamp"_json_pointer)) return finalize(so);
+    if (raw.contains("/metadata/deletionTimestamp"_json_pointer)) {
+      Document doc = parseObject(raw);
+      return finalize(doc.scaledObject());
+    }
     if (leader) {
       Status s = ensureFinalizerAndLabel();
       if (!s.isOk()) return s;
     }
+    Document doc = parseObject(raw);
+    const ScaledObject* so = doc.scaledObject();
     ScalableStatus st = scalableStatusFromJson(raw.value("status", nlohmann::json::object()));
     if (!so) return checkFailed(st, "ScaledObject cannot be read");
     ValidationReport report = validateDocument(doc);
@@ -398,14 +420,15 @@ struct SoReconciler {
     if (!target.isOk()) {
       if (target.status().code() == StatusCode::kNotFound ||
           target.status().code() == StatusCode::kInvalidArgument) {
-        return checkFailed(st, target.status().message());
+        return checkFailed(st, target.status().message(), /*retry=*/true);
       }
       return target.status();
     }
     auto replicas = (*target)->readScale();
     if (!replicas.isOk()) {
       if (replicas.status().code() == StatusCode::kNotFound) {
-        return checkFailed(st, "Target resource doesn't exist: " + replicas.status().message());
+        return checkFailed(st, "Target resource doesn't exist: " + replicas.status().message(),
+                           /*retry=*/true);
       }
       return replicas.status();
     }
@@ -443,7 +466,9 @@ struct SoReconciler {
 
     // The handler: rebuilt when what it was built from changed.
     const std::string fingerprint = handlerFingerprint(raw) + authFingerprint;
-    if (!e.handler || fingerprint != e.fingerprint) {
+    if (!e.handler || fingerprint != e.fingerprint || (leader && e.stale)) {
+      // Another leader may have written the status since this process last did.
+      if (leader && e.stale) e.haveWritten = false;
       if (e.task) {
         (void)ctx.scheduler->remove(e.task);
         e.task = 0;
@@ -466,6 +491,7 @@ struct SoReconciler {
       if (!handler.isOk()) return checkFailed(st, handler.status().message());
       e.handler = std::move(*handler);
       e.fingerprint = fingerprint;
+      e.stale = !leader;
       if (ctx.events) ctx.events->setUid(e.eventKey, so->metadata.uid);
       e.task = schedulePolls(so->effectivePollingInterval());
       if (!e.task) return Status::internal("cannot schedule the polls of " + e.key);
@@ -492,9 +518,13 @@ struct SoReconciler {
     ScaledObjectController* controller = &c;
     spec.run = [weak, controller](const PollContext& pc) {
       auto entry = weak.lock();
-      if (!entry || !controller->leader()) return;
+      if (!entry) return;
       std::lock_guard lock(entry->mutex);
-      if (!entry->handler) return;
+      if (!controller->leader()) {
+        entry->stale = true;  // checked under the lock: the reconcile on leading sees it
+        return;
+      }
+      if (!entry->handler || entry->stale) return;
       entry->handler->poll(pc.scheduled, pc.deadline);
       controller->polls_++;
       auto raw =
@@ -504,7 +534,7 @@ struct SoReconciler {
       SoReconciler r{*controller,
                      controller->ctx_,
                      *entry,
-                     *raw,
+                     std::move(*raw),
                      entry->handler->object().metadata.namespace_,
                      entry->handler->object().metadata.name,
                      true};
@@ -535,9 +565,10 @@ Status ScaledObjectController::reconcile(const std::string& key) {
     e = slot;
   }
   std::lock_guard lock(e->mutex);
-  SoReconciler r{*this, ctx_, *e, *raw, ns, name, leader()};
+  const bool deleting = raw->contains("/metadata/deletionTimestamp"_json_pointer);
+  SoReconciler r{*this, ctx_, *e, std::move(*raw), ns, name, leader()};
   Status s = r.run();
-  if (s.isOk() && raw->contains("/metadata/deletionTimestamp"_json_pointer)) drop(key);
+  if (s.isOk() && deleting) drop(key);
   return s;
 }
 
