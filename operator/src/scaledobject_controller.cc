@@ -424,7 +424,13 @@ struct SoReconciler {
       }
       return target.status();
     }
-    auto replicas = (*target)->readScale();
+    // As KEDA: Deployments and StatefulSets from the informer cache; GET /scale for other kinds,
+    // and when the cache does not have the object (yet).
+    Result<int32_t> replicas = Status::notFound("not cached");
+    if ((*target)->mapping().group == "apps" && ctx.cache->watches((*target)->mapping().resource)) {
+      replicas = (*target)->currentReplicas();
+    }
+    if (!replicas.isOk()) replicas = (*target)->readScale();
     if (!replicas.isOk()) {
       if (replicas.status().code() == StatusCode::kNotFound) {
         return checkFailed(st, "Target resource doesn't exist: " + replicas.status().message(),

@@ -289,7 +289,7 @@ TEST_CASE("fallback condition and events follow the health map") {
 TEST_CASE("the scaler label of KEDA's metrics is the trigger name or KEDA's Go type name") {
   BuiltTrigger t;
   t.trigger.type = "metrics-api";
-  CHECK(t.scalerLabel() == "metricsApiScaler");
+  CHECK(t.scalerLabel() == "metricsAPIScaler");  // KEDA's Go type name
   t.trigger.type = "kafka";
   CHECK(t.scalerLabel() == "kafkaScaler");
   t.trigger.name = "orders";

@@ -66,11 +66,9 @@ TEST_CASE("/healthz, /readyz after the informers synced, and KEDA's Prometheus m
   INFO(text);
   CHECK(value(text, "keda_scaler_active") == 1.0);
   // KEDA's `scaler` label of an unnamed trigger is its scaler's Go type name: metricsAPIScaler.
-  // Updraft derives "metricsApiScaler" from the type (engine/src/executor/triggers.cc
-  // BuiltTrigger::scalerLabel): reported, not failed.
   auto web = sample(text, "keda_scaler_metrics_value");
   REQUIRE(web);
-  CHECK_NOFAIL(web->scaler == "metricsAPIScaler");
+  CHECK(web->scaler == "metricsAPIScaler");
   CHECK(text.find("# TYPE keda_scaler_metrics_value gauge") != std::string::npos);
   CHECK(text.find("keda_build_info{") != std::string::npos);
   HA_WAIT_FOR("web scaled 0 -> 1", 5000, replicas(server.api(), "web") == 1);

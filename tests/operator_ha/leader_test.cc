@@ -1,7 +1,8 @@
 // Leader election between `updraft operator` processes (--leader-elect, a 3 s lease, 2 s renew
 // deadline, 0.5 s retry period): followers neither scale nor write, the Lease and /readyz say who
 // leads, a SIGTERM'd leader releases the Lease for a fast handover, and a SIGKILL'd one is replaced
-// once its Lease expires; each new leader scales the target on a metric change.
+// once its Lease expires; each new leader scales the target on a metric change, and a leader that
+// followed until then counts the cooldown from the previous leader's last activity.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -90,7 +91,8 @@ int leaseTransitions(const Client& api) {
 
 }  // namespace
 
-TEST_CASE("leader failover between two operators", "[operator_ha][leader]") {
+TEST_CASE("leader election: followers stay idle, graceful and SIGKILL failover",
+          "[operator_ha][leader]") {
   ApiServer server;
   MetricSource metric;
   create(server.api(), deploymentsPath(), deployment("web", 0, "web"));

@@ -1,6 +1,7 @@
 // A ScaledJob under `updraft operator`: Jobs created from a metrics-api trigger with KEDA's labels
 // and owner reference, finished by the test (the test API server's simulated Job controller only
-// marks them active), the successful-Jobs history limit, the finalizer and the Ready condition.
+// marks them active), the successful- and failed-Jobs history limits, the finalizer and the Ready
+// condition.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <set>

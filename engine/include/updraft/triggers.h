@@ -55,7 +55,7 @@ struct BuiltTrigger {
   std::string key() const;
   bool isResourceTrigger() const;  // cpu / memory
   // The `scaler` label of KEDA's metrics: the trigger's name, else KEDA's Go type name
-  // ("kafka" -> "kafkaScaler", "metrics-api" -> "metricsApiScaler").
+  // ("kafka" -> "kafkaScaler", "metrics-api" -> "metricsAPIScaler").
   std::string scalerLabel() const;
 };
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace updraft {
@@ -93,6 +94,15 @@ std::string BuiltTrigger::key() const {
 
 std::string BuiltTrigger::scalerLabel() const {
   if (!trigger.name.empty()) return trigger.name;
+  // KEDA's Go type names where they are not the camel-cased trigger type (pkg/scalers/*.go).
+  static const std::map<std::string, std::string, std::less<>> kGoTypeNames = {
+      {"metrics-api", "metricsAPIScaler"}, {"azure-servicebus", "azureServiceBusScaler"},
+      {"cpu", "cpuMemoryScaler"},          {"memory", "cpuMemoryScaler"},
+      {"rabbitmq", "rabbitMQScaler"},      {"aws-sqs-queue", "awsSqsQueueScaler"},
+      {"azure-queue", "azureQueueScaler"}, {"redis", "redisScaler"},
+      {"postgresql", "postgreSQLScaler"},  {"nats-jetstream", "natsJetStreamScaler"},
+  };
+  if (auto it = kGoTypeNames.find(trigger.type); it != kGoTypeNames.end()) return it->second;
   std::string out;
   bool upper = false;
   for (char c : trigger.type) {
