@@ -1,11 +1,17 @@
 // operator_bench: `updraft operator` reconciling N ScaledObjects from a cold start against the
 // Kubernetes API test server (tools/kube-test-apiserver), both as child processes.
 //
-// Setup, before the operator starts: the test server (--simulate-controllers, a watch window
-// large enough for the run), the KEDA CRDs (deploy/crds/*.yaml), `--namespaces` namespaces, and
-// `--objects` Deployments plus one ScaledObject each (a `cron` trigger: no network; minReplicaCount
-// 1 so the executor never scales to zero), spread round-robin over the namespaces and created by
-// `--create-threads` threads through the operator library's KubeClient (no rate limit).
+// Setup, before the operator starts: the test server (a watch window large enough for the run;
+// simulated controllers off unless --simulate-controllers: the operator does not need workload
+// status, and the server's 100 ms controller tick walks every object under its global lock), the
+// KEDA CRDs (deploy/crds/*.yaml), `--namespaces` namespaces, and `--objects` Deployments plus one
+// ScaledObject each (a `cron` trigger: no network; minReplicaCount 1 so the executor never scales
+// to zero), spread round-robin over the namespaces and created by `--create-threads` threads
+// through the operator library's KubeClient (no rate limit).
+//
+// The test server leaves Nagle's algorithm on, which costs every answer a ~40 ms delayed-ACK stall
+// (a real API server sets TCP_NODELAY); the bench sets TCP_NODELAY on the server's listening
+// socket through pidfd_getfd before anything connects (--server-nagle: leave it as it is).
 //
 // Baseline: `updraft operator` against the server with the CRDs but no object, until /readyz says
 // the informers synced, plus `--settle` seconds; its VmRSS is the operator's fixed cost.
@@ -19,16 +25,20 @@
 //   all Ready         the N-th ScaledObject had status.conditions Ready=True
 // then, checked again by full (paged) lists of HPAs and ScaledObjects, and after `--settle`
 // seconds more: the operator's VmRSS (and VmHWM), minus the baseline, divided by N; its CPU
-// seconds (/proc/<pid>/stat utime+stime, at all-Ready and at the end); its threads; and the API
-// requests it sent (exact total from the server's request sequence numbers, less the bench's own;
-// a breakdown by verb and resource from the server's request log, drained every second).
+// seconds and the test server's (/proc/<pid>/stat utime+stime, at all-Ready and at the end); its
+// threads; and the API requests it sent (exact total from the server's request sequence numbers,
+// less the bench's own; a breakdown by verb and resource from the server's request log, drained
+// every 4 s, so a few requests logged between a drain's GET and DELETE are not in it).
 // Targets (the issue): all Ready in < 60 s for 10,000 objects, <= 20 KiB per object.
 // Exit status: 1 when the operator dies, a step fails, or not everything is Ready by --timeout.
 //
 //   operator_bench [--objects 10000] [--namespaces 4] [--create-threads 8] [--qps 2000]
 //                  [--burst 2000] [--timeout 600] [--settle 10] [--no-baseline] [--keep]
 //                  [--server-nagle] [--simulate-controllers] [--log-level info]
-//                  [--operator-arg ARG]...
+//                  [--operator-arg ARG]... [--wrap ARG]...
+// --operator-arg adds an argument to the operator's command line; --wrap puts one before it (a
+// profiler: `--wrap /usr/bin/heaptrack --wrap -o --wrap /tmp/h`; the figures are then the
+// wrapper's). --keep keeps the logs (operator.log, operator-baseline.log, apiserver.log).
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -837,6 +847,9 @@ int main(int argc, char** argv) {
   };
   std::printf("operator_bench: %d ScaledObjects (cron trigger) + %d Deployments in %d namespaces\n",
               a.objects, a.objects, a.namespaces);
+  std::printf("test server: %s, simulated controllers %s\n",
+              a.serverNagle ? "Nagle on (as it starts)" : "TCP_NODELAY (set by the bench)",
+              a.simulateControllers ? "on" : "off");
   std::printf("operator: %s\n", commandLine.c_str());
   std::printf("created before the start in %.1f s (%d threads)\n\n", createSeconds,
               a.createThreads);
