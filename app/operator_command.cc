@@ -205,9 +205,10 @@ int runOperator(const OperatorArgs& args) {
     lec.renewDeadline = std::chrono::milliseconds(static_cast<int64_t>(args.renewDeadline * 1000));
     lec.retryPeriod = std::chrono::milliseconds(static_cast<int64_t>(args.retryPeriod * 1000));
     lec.rejoinAfterLoss = true;
-    lec.callbacks.onStartedLeading = [&] {
+    // The callbacks outlive `lec` (a block local): capture what they need from it by value.
+    lec.callbacks.onStartedLeading = [&, identity = lec.identity] {
       leading = true;
-      spdlog::info("leader election: {} is now the leader", lec.identity);
+      spdlog::info("leader election: {} is now the leader", identity);
       std::lock_guard lock(onLeadingMutex);
       if (onLeading) onLeading();
     };
