@@ -80,7 +80,9 @@ class WorkQueue {
         if (delayed_.empty()) {
           cv_.wait(lock);
         } else {
-          cv_.wait_until(lock, delayed_.begin()->first);
+          // A copy: the node may be erased by another worker while this one waits.
+          const Steady::time_point until = delayed_.begin()->first;
+          cv_.wait_until(lock, until);
         }
         continue;
       }

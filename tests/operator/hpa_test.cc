@@ -135,7 +135,9 @@ TEST_CASE("operator: the HPA in KEDA's shape, finalizer, label and status of the
     const std::string soVersion = k.scaledObject("web")["metadata"]["resourceVersion"];
     auto lastSeq = [&] {
       int64_t seq = 0;
-      for (const json& r : k.api().get("/_test/requests").json()["requests"]) {
+      const json log =
+          k.api().get("/_test/requests").json();  // the range must not be a temporary's
+      for (const json& r : log["requests"]) {
         seq = std::max<int64_t>(seq, r.value("seq", int64_t{0}));
       }
       return seq;
@@ -144,7 +146,8 @@ TEST_CASE("operator: the HPA in KEDA's shape, finalizer, label and status of the
     std::this_thread::sleep_for(4s);  // four polls
     // No writes at all while nothing changes (no status, HPA or Event churn).
     std::vector<std::string> writes;
-    for (const json& r : k.api().get("/_test/requests").json()["requests"]) {
+    const json after = k.api().get("/_test/requests").json();
+    for (const json& r : after["requests"]) {
       if (r.value("seq", int64_t{0}) > before && r.value("method", "") != "GET") {
         writes.push_back(r.value("method", "") + " " + r.value("path", ""));
       }
