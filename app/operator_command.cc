@@ -268,24 +268,10 @@ int runOperator(const OperatorArgs& args) {
     if (so) so->onAuth(auth);
     if (sj) sj->onAuth(auth);
   };
-  // A Secret or ConfigMap behind a TriggerAuthentication changed: the objects of its namespace
-  // that use authentication re-resolve it (their fingerprint decides whether anything rebuilds).
+  // A Secret or ConfigMap behind a TriggerAuthentication changed.
   auto refChanged = [&](const nlohmann::json& object) {
-    const std::string ns = object.value("/metadata/namespace"_json_pointer, std::string());
-    const bool clusterNs = ns == ctx.clusterObjectNamespace;
-    for (const char* resource : {"scaledobjects", "scaledjobs"}) {
-      for (const auto& o : cache.list(resource, clusterNs ? "" : ns)) {
-        bool uses = false;
-        for (const auto& t : o.value("/spec/triggers"_json_pointer, nlohmann::json::array())) {
-          uses |= t.is_object() && t.contains("authenticationRef");
-        }
-        if (!uses) continue;
-        const std::string key = o.value("/metadata/namespace"_json_pointer, std::string()) + "/" +
-                                o.value("/metadata/name"_json_pointer, std::string());
-        if (std::string(resource) == "scaledobjects" && so) so->enqueue(key);
-        if (std::string(resource) == "scaledjobs" && sj) sj->enqueue(key);
-      }
-    }
+    if (so) so->onAuthSource(object);
+    if (sj) sj->onAuthSource(object);
   };
   // A Secret or ConfigMap created later than the object that needs it (an object whose trigger
   // could not be built is not retried until something it uses changes). Adds of the initial lists

@@ -26,6 +26,27 @@ nlohmann::json fieldOr(const nlohmann::json& object, const char* pointer) {
 
 }  // namespace
 
+std::optional<nlohmann::json> finalizersWith(const nlohmann::json& object, bool present) {
+  nlohmann::json list = nlohmann::json::array();
+  bool found = false;
+  for (const auto& f : fieldOr(object, "/metadata/finalizers")) {
+    if (f == kKedaFinalizer) {
+      found = true;
+    } else {
+      list.push_back(f);
+    }
+  }
+  if (found == present) return std::nullopt;
+  if (present) list.push_back(kKedaFinalizer);
+  return list;
+}
+
+Result<ApiResponse> patchMetadata(const ControllerContext& ctx, const std::string& path,
+                                  const nlohmann::json& object, nlohmann::json metadata) {
+  metadata["resourceVersion"] = stringAt(object, "/metadata/resourceVersion");
+  return ctx.client->patch(path, {{"metadata", std::move(metadata)}}, PatchType::kMerge);
+}
+
 bool reconcileRelevantChange(const nlohmann::json& before, const nlohmann::json& after) {
   for (const char* p : {"/metadata/generation", "/metadata/labels", "/metadata/annotations",
                         "/metadata/deletionTimestamp", "/metadata/finalizers"}) {
@@ -63,6 +84,16 @@ bool usesAnyAuth(const nlohmann::json& scalable) {
     if (t.is_object() && t.contains("authenticationRef")) return true;
   }
   return false;
+}
+
+std::vector<std::string> authSourceUsers(const ControllerContext& ctx, const char* resource,
+                                         const nlohmann::json& secretOrConfigMap) {
+  const std::string ns = stringAt(secretOrConfigMap, "/metadata/namespace");
+  std::vector<std::string> keys;
+  for (const auto& o : ctx.cache->list(resource, ns == ctx.clusterObjectNamespace ? "" : ns)) {
+    if (usesAnyAuth(o)) keys.push_back(objectKey(o));
+  }
+  return keys;
 }
 
 nlohmann::json workloadPodSpec(const ControllerContext& ctx, const ResourceMapping& mapping,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,14 @@ std::string objectKey(const nlohmann::json& object);
 // The string at a JSON pointer, "" when absent or not a string.
 std::string stringAt(const nlohmann::json& object, const char* pointer);
 
+// The object's metadata.finalizers with finalizer.keda.sh added (`present`) or removed; nullopt
+// when it already is (or is not) there.
+std::optional<nlohmann::json> finalizersWith(const nlohmann::json& object, bool present);
+// A merge patch of `metadata` with the object's resourceVersion as a precondition (a 409 when the
+// object changed meanwhile; the work queue retries).
+Result<ApiResponse> patchMetadata(const ControllerContext& ctx, const std::string& path,
+                                  const nlohmann::json& object, nlohmann::json metadata);
+
 // KEDA's reconcile predicates: generation, labels, annotations, deletion or finalizers changed.
 bool reconcileRelevantChange(const nlohmann::json& before, const nlohmann::json& after);
 // What a handler is built from: generation, labels, annotations.
@@ -28,6 +37,10 @@ std::string handlerFingerprint(const nlohmann::json& object);
 bool usesAuth(const nlohmann::json& scalable, const nlohmann::json& auth);
 // Whether it refers to a TriggerAuthentication at all (a Secret or ConfigMap may feed it).
 bool usesAnyAuth(const nlohmann::json& scalable);
+// The keys of the cached `resource` objects that may read this Secret or ConfigMap: those using
+// authentication in its namespace, or in every namespace for the cluster object namespace.
+std::vector<std::string> authSourceUsers(const ControllerContext& ctx, const char* resource,
+                                         const nlohmann::json& secretOrConfigMap);
 
 // The PodSpec of the scale target (from the cache when watched, else a GET), null when it has
 // none or cannot be read (env resolution is then skipped, as KEDA does for custom resources).

@@ -69,6 +69,10 @@ void ScaledJobController::onAuth(const nlohmann::json& auth) {
   }
 }
 
+void ScaledJobController::onAuthSource(const nlohmann::json& secretOrConfigMap) {
+  for (const auto& key : authSourceUsers(ctx_, kResource, secretOrConfigMap)) enqueue(key);
+}
+
 bool ScaledJobController::idle() const { return queue_->idle(); }
 
 ControllerStats ScaledJobController::stats() const {
@@ -163,38 +167,18 @@ Status ScaledJobController::reconcile(const std::string& key) {
     e->handler.reset();
     e->fingerprint.clear();
   };
-  const auto finalizers = raw->value("/metadata/finalizers"_json_pointer, nlohmann::json::array());
-  bool hasFinalizer = false;
-  for (const auto& f : finalizers) hasFinalizer |= f == kKedaFinalizer;
-
   if (raw->contains("/metadata/deletionTimestamp"_json_pointer)) {
     stopLoop();
-    if (isLeader && hasFinalizer) {
-      nlohmann::json kept = nlohmann::json::array();
-      for (const auto& f : finalizers) {
-        if (f != kKedaFinalizer) kept.push_back(f);
-      }
-      auto r =
-          ctx_.client->patch(path,
-                             {{"metadata",
-                               {{"finalizers", kept},
-                                {"resourceVersion", stringAt(*raw, "/metadata/resourceVersion")}}}},
-                             PatchType::kMerge);
+    if (auto kept = isLeader ? finalizersWith(*raw, false) : std::nullopt) {
+      auto r = patchMetadata(ctx_, path, *raw, {{"finalizers", std::move(*kept)}});
       if (!r.isOk()) return r.status();
       if (!r->ok() && r->code != 404) return r->status("removing the finalizer of " + key);
     }
     drop(key);
     return Status::ok();
   }
-  if (isLeader && !hasFinalizer) {
-    nlohmann::json list = finalizers;
-    list.push_back(kKedaFinalizer);
-    auto r =
-        ctx_.client->patch(path,
-                           {{"metadata",
-                             {{"finalizers", list},
-                              {"resourceVersion", stringAt(*raw, "/metadata/resourceVersion")}}}},
-                           PatchType::kMerge);
+  if (auto added = isLeader ? finalizersWith(*raw, true) : std::nullopt) {
+    auto r = patchMetadata(ctx_, path, *raw, {{"finalizers", std::move(*added)}});
     if (!r.isOk()) return r.status();
     if (!r->ok()) return r->status("adding the finalizer to ScaledJob " + key);
   }

@@ -88,6 +88,10 @@ void ScaledObjectController::onAuth(const nlohmann::json& auth) {
   }
 }
 
+void ScaledObjectController::onAuthSource(const nlohmann::json& secretOrConfigMap) {
+  for (const auto& key : authSourceUsers(ctx_, kResource, secretOrConfigMap)) enqueue(key);
+}
+
 bool ScaledObjectController::idle() const { return queue_->idle(); }
 
 ControllerStats ScaledObjectController::stats() const {
@@ -205,32 +209,21 @@ struct SoReconciler {
   Status checkFailed(ScalableStatus st, const std::string& message, bool retry = false) {
     st.ready = {ConditionStatus::kFalse, "ScaledObjectCheckFailed", message};
     st.active = {ConditionStatus::kUnknown, "UnknownState", "ScaledObject check failed"};
-    if (e.task) {
-      (void)ctx.scheduler->remove(e.task);
-      e.task = 0;
-    }
-    e.handler.reset();
-    e.fingerprint.clear();
+    stopLoop();
     event(Event::Type::kWarning, "ScaledObjectCheckFailed", message);
     writeStatus(st);
     return retry ? Status::unavailable(message) : Status::ok();
   }
 
   Status ensureFinalizerAndLabel() {
-    const auto finalizers = raw.value("/metadata/finalizers"_json_pointer, nlohmann::json::array());
-    bool hasFinalizer = false;
-    for (const auto& f : finalizers) hasFinalizer |= f == kKedaFinalizer;
+    auto finalizers = finalizersWith(raw, true);
     const bool hasLabel = raw.value("/metadata/labels"_json_pointer, nlohmann::json::object())
                               .value(kNameLabel, "") == name;
-    if (hasFinalizer && hasLabel) return Status::ok();
-    nlohmann::json meta = {{"resourceVersion", stringAt(raw, "/metadata/resourceVersion")}};
-    if (!hasFinalizer) {
-      nlohmann::json list = finalizers;
-      list.push_back(kKedaFinalizer);
-      meta["finalizers"] = list;
-    }
+    if (!finalizers && hasLabel) return Status::ok();
+    nlohmann::json meta = nlohmann::json::object();
+    if (finalizers) meta["finalizers"] = std::move(*finalizers);
     if (!hasLabel) meta["labels"] = {{kNameLabel, name}};
-    auto r = ctx.client->patch(path(), {{"metadata", meta}}, PatchType::kMerge);
+    auto r = patchMetadata(ctx, path(), raw, std::move(meta));
     if (!r.isOk()) return r.status();
     if (!r->ok()) return r->status("adding the finalizer and label to ScaledObject " + e.key);
     // Go on with the object as written (KEDA's Update refreshes it in place): the HPA gets the
@@ -241,23 +234,10 @@ struct SoReconciler {
 
   // KEDA's finalizer: stop the loop, restoreToOriginalReplicaCount, drop the finalizer.
   Status finalize(const ScaledObject* so) {
-    if (e.task) {
-      (void)ctx.scheduler->remove(e.task);
-      e.task = 0;
-    }
-    e.handler.reset();
+    stopLoop();
     if (!leader) return Status::ok();
-    const auto finalizers = raw.value("/metadata/finalizers"_json_pointer, nlohmann::json::array());
-    nlohmann::json kept = nlohmann::json::array();
-    bool ours = false;
-    for (const auto& f : finalizers) {
-      if (f == kKedaFinalizer) {
-        ours = true;
-      } else {
-        kept.push_back(f);
-      }
-    }
-    if (!ours) return Status::ok();
+    auto kept = finalizersWith(raw, false);
+    if (!kept) return Status::ok();
     ScalableStatus st = scalableStatusFromJson(raw.value("status", nlohmann::json::object()));
     if (so && so->spec.advanced && so->spec.advanced->restoreToOriginalReplicaCount &&
         st.originalReplicaCount) {
@@ -271,11 +251,7 @@ struct SoReconciler {
       }
     }
     event(Event::Type::kWarning, "ScaledObjectDeleted", "ScaledObject was deleted");
-    auto r = ctx.client->patch(
-        path(),
-        {{"metadata",
-          {{"finalizers", kept}, {"resourceVersion", stringAt(raw, "/metadata/resourceVersion")}}}},
-        PatchType::kMerge);
+    auto r = patchMetadata(ctx, path(), raw, {{"finalizers", std::move(*kept)}});
     if (!r.isOk()) return r.status();
     if (!r->ok() && r->code != 404) return r->status("removing the finalizer of " + e.key);
     return Status::ok();
@@ -475,11 +451,7 @@ struct SoReconciler {
     if (!e.handler || fingerprint != e.fingerprint || (leader && e.stale)) {
       // Another leader may have written the status since this process last did.
       if (leader && e.stale) e.haveWritten = false;
-      if (e.task) {
-        (void)ctx.scheduler->remove(e.task);
-        e.task = 0;
-      }
-      e.handler.reset();
+      stopLoop();
       e.target = std::move(*target);
       ScaledObjectHandlerOptions hopts;
       hopts.events = ctx.events;

@@ -70,6 +70,10 @@ class ScaledObjectController {
   void onHpa(const nlohmann::json& hpa);
   // A (Cluster)TriggerAuthentication changed: the objects that use it rebuild their scalers.
   void onAuth(const nlohmann::json& auth);
+  // A Secret or ConfigMap changed: the objects of its namespace (every namespace for the cluster
+  // object namespace) that use authentication re-resolve it; their fingerprint decides whether
+  // anything is rebuilt.
+  void onAuthSource(const nlohmann::json& secretOrConfigMap);
 
   // The external metrics API's question, answered from the object's handler.
   Result<double> metricValue(const std::string& ns, const std::string& name,
@@ -106,6 +110,7 @@ class ScaledJobController {
   void onObject(const nlohmann::json* before, const nlohmann::json& after);
   void onDeleted(const nlohmann::json& last);
   void onAuth(const nlohmann::json& auth);
+  void onAuthSource(const nlohmann::json& secretOrConfigMap);  // as ScaledObjectController's
   bool idle() const;
   ControllerStats stats() const;
 
